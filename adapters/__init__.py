@@ -1,0 +1,1 @@
+"""Adapters: the HTTP API (inbound), PostgreSQL and JWT verification (outbound)."""

@@ -1,0 +1,1 @@
+"""JWT adapters: verify bearer tokens for the ``TokenVerifier`` port."""

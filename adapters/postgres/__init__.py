@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: SQLModel table, Neon-aware engine, the task repository, migrations."""

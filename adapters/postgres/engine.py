@@ -1,0 +1,166 @@
+"""The async engine: PostgreSQL URLs as Neon hands them out, pooling, and pooler-safe settings.
+
+SQLAlchemy's asyncpg dialect passes URL query parameters to ``asyncpg.connect`` as keywords, so a
+Neon URL (``?sslmode=require&channel_binding=require``) would fail with "unexpected keyword
+argument 'sslmode'". ``DatabaseOptions.from_url`` translates such a URL into what asyncpg takes.
+"""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
+# libpq parameters that asyncpg has no use for, or that this module maps itself.
+_DROPPED = ("channel_binding", "sslcert", "sslkey", "sslcrl", "gssencmode", "target_session_attrs")
+# libpq parameters that become server settings sent at connection start.
+_SERVER_SETTINGS = ("options", "application_name")
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used; the message says why without echoing credentials."""
+
+
+def _ssl_argument(mode: str, root_cert: str | None) -> ssl.SSLContext | str | bool:
+    """Map libpq's ``sslmode`` (and ``sslrootcert``) onto asyncpg's ``ssl`` argument."""
+    if mode == "disable":
+        return False
+    if mode in ("allow", "prefer"):
+        return mode
+    if mode == "require":
+        # libpq's "require" encrypts without checking the certificate (unless a root cert is given).
+        if root_cert is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        mode = "verify-ca"
+    if mode in ("verify-ca", "verify-full"):
+        context = ssl.create_default_context(cafile=root_cert)
+        context.check_hostname = mode == "verify-full"
+        return context
+    raise DatabaseUrlError(f"unsupported sslmode {mode!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions:
+    """Everything needed to open connections: the asyncpg URL and its connection arguments."""
+
+    url: URL
+    connect_args: dict[str, Any] = field(default_factory=dict)
+    transaction_pooler: bool = False
+
+    @classmethod
+    def from_url(
+        cls,
+        raw: str,
+        *,
+        pooler: bool | None = None,
+        connect_timeout: float = 5.0,
+        statement_timeout: float = 10.0,
+    ) -> DatabaseOptions:
+        """Parse a ``postgresql://`` / ``postgres://`` / ``postgresql+asyncpg://`` URL.
+
+        ``pooler`` forces transaction-pooler mode on or off; ``None`` turns it on for hosts with
+        ``-pooler`` in their name (Neon's pooled endpoints). Raises ``DatabaseUrlError``.
+        """
+        try:
+            url = make_url(raw)
+        except ArgumentError:
+            raise DatabaseUrlError("not a valid URL") from None
+        if url.drivername not in _SCHEMES:
+            raise DatabaseUrlError(
+                f"scheme must be postgresql:// or postgresql+asyncpg://, not {url.drivername}://"
+            )
+        query = dict(url.query)
+        timeout = _pop_single(query, "connect_timeout")
+        try:
+            connect_timeout = float(timeout) if timeout is not None else connect_timeout
+        except ValueError:
+            raise DatabaseUrlError("connect_timeout must be a number of seconds") from None
+        connect_args: dict[str, Any] = {
+            "timeout": connect_timeout,
+            "command_timeout": statement_timeout,
+        }
+        ssl_mode = _pop_single(query, "sslmode")
+        root_cert = _pop_single(query, "sslrootcert")
+        if ssl_mode is not None:
+            connect_args["ssl"] = _ssl_argument(ssl_mode, root_cert)
+        for name in _DROPPED:
+            query.pop(name, None)
+        server_settings = {}
+        for name in _SERVER_SETTINGS:
+            value = _pop_single(query, name)
+            if value is not None:
+                server_settings[name] = value
+        if server_settings:
+            connect_args["server_settings"] = server_settings
+        hosts = [url.host or ""]
+        host_param = query.get("host")
+        hosts += [host_param] if isinstance(host_param, str) else list(host_param or ())
+        if pooler is None:
+            pooler = any("-pooler" in host for host in hosts)
+        if pooler:
+            # PgBouncer in transaction mode hands each transaction a different server
+            # connection: named prepared statements would vanish under us.
+            connect_args["statement_cache_size"] = 0
+            connect_args["prepared_statement_cache_size"] = 0
+            connect_args["prepared_statement_name_func"] = _unique_statement_name
+        return cls(
+            url=url.set(drivername="postgresql+asyncpg", query=query),
+            connect_args=connect_args,
+            transaction_pooler=pooler,
+        )
+
+    def redacted(self) -> str:
+        """The URL without its password, for logs and messages."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def _pop_single(query: dict[str, str | tuple[str, ...]], name: str) -> str | None:
+    value = query.pop(name, None)
+    if isinstance(value, tuple):
+        raise DatabaseUrlError(f"{name} may be given once only")
+    return value
+
+
+def _unique_statement_name() -> str:
+    return f"__taskapi_{uuid.uuid4().hex}__"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Connection pool sizing and health settings."""
+
+    size: int = 10
+    max_overflow: int = 10
+    acquire_timeout: float = 3.0
+    # Below Neon's default suspend-after-idle of 5 minutes, so no pooled connection outlives
+    # its compute.
+    recycle_seconds: int = 240
+
+
+def create_engine(options: DatabaseOptions, pool: PoolOptions | None = None) -> AsyncEngine:
+    """Create the async engine with a pool that checks connections before use."""
+    pool = pool or PoolOptions()
+    return create_async_engine(
+        options.url,
+        connect_args=options.connect_args,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.acquire_timeout,
+        pool_recycle=pool.recycle_seconds,
+        pool_pre_ping=True,
+    )
+
+
+def create_unpooled_engine(options: DatabaseOptions) -> AsyncEngine:
+    """Create an engine without a pool, for one-off work such as migrations."""
+    return create_async_engine(options.url, connect_args=options.connect_args, poolclass=NullPool)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the ``tasks`` schema (async env)."""

@@ -1,0 +1,55 @@
+"""The ``tasks`` table. Its class never leaves this package: rows become entities in ``mapper``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Identity, Index, Text
+from sqlmodel import Field, SQLModel
+
+# The database repeats the domain's rules, so no other writer (a script, a migration, a bug) can
+# store what the API would refuse. Regexes list control characters by code point: the domain
+# refuses C0, DEL and C1, allowing tab, line feed and carriage return in descriptions only.
+TITLE_RULE = (
+    "char_length(title) BETWEEN 1 AND 500 AND title = btrim(title) "
+    "AND title !~ '[\\x01-\\x1f\\x7f-\\x9f]'"
+)
+DESCRIPTION_RULE = (
+    "description IS NULL OR (char_length(description) <= 5000 "
+    "AND description !~ '[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]')"
+)
+USER_ID_RULE = "char_length(user_id) BETWEEN 1 AND 255"
+COMPLETION_RULE = "completed = (completed_at IS NOT NULL)"
+
+
+class TaskRow(SQLModel, table=True):
+    """One task. SQLModel does not validate table models: the domain and the CHECKs do."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(TITLE_RULE, name="tasks_title_valid"),
+        CheckConstraint(DESCRIPTION_RULE, name="tasks_description_valid"),
+        CheckConstraint(USER_ID_RULE, name="tasks_user_id_valid"),
+        CheckConstraint(COMPLETION_RULE, name="tasks_completed_at_matches"),
+        CheckConstraint("version >= 1", name="tasks_version_positive"),
+        # Serves "this user's tasks in creation order" (and its keyset continuation) from the index.
+        Index("tasks_user_created_idx", "user_id", "created_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, Identity(always=True), primary_key=True),
+    )
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    completed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    completed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False))
+
+
+metadata = SQLModel.metadata

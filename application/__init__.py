@@ -1,0 +1,1 @@
+"""Use cases of the Task API and the ports they need. Imports only ``domain``."""

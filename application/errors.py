@@ -1,0 +1,35 @@
+"""Errors raised by use cases and port implementations that are not domain rule violations.
+
+``ApplicationError``
+    Base class.
+``AuthenticationFailed``
+    A bearer token was missing or could not be trusted; ``reason`` is a short, loggable
+    explanation that never contains the token. ``TokenExpired`` is the case of a token that was
+    valid but is past its ``exp``.
+``StorageUnavailable``
+    The task store cannot be reached or timed out. Nothing was written (each write is one
+    transaction); the caller may retry later.
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base class of the application layer's errors."""
+
+
+class AuthenticationFailed(ApplicationError):
+    """The request does not prove who the caller is."""
+
+    def __init__(self, reason: str, *, subject: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.subject = subject
+
+
+class TokenExpired(AuthenticationFailed):
+    """The token was genuine but has expired."""
+
+
+class StorageUnavailable(ApplicationError):
+    """The task store did not answer in time; nothing was written."""

@@ -1,0 +1,1 @@
+"""Composition root: settings, the container, the application factory and the CLI."""

@@ -1,0 +1,167 @@
+"""The ``taskapi`` command: ``serve``, ``migrate``, ``token``, and ``dev`` (``make run``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+from jose import jwt
+
+from adapters.postgres.engine import DatabaseUrlError
+from adapters.postgres.migrate import downgrade, upgrade
+from bootstrap.app import create_app
+from bootstrap.logging import configure_logging
+from bootstrap.settings import ConfigError, Settings, load_settings
+
+DEV_DATA_DIR = Path(".data")
+DEV_USER = "dev-user"
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    configure_logging(settings.log_level)
+    # Fail here, in one line, rather than in each worker.
+    settings.database()
+    settings.shared_secret()
+    create_app(settings)
+    uvicorn.run(
+        "bootstrap.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+def _migrate(settings: Settings, revision: str, down: bool) -> None:
+    options = settings.database()
+    if down:
+        downgrade(options, revision)
+    else:
+        upgrade(options, revision)
+    print(f"taskapi: database at {options.redacted()} is at revision {revision}")
+
+
+def _token(settings: Settings, subject: str, ttl: int) -> str:
+    secret = settings.shared_secret()
+    algorithm = next(name for name in settings.jwt_algorithms if name.startswith("HS"))
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl}
+    if settings.jwt_user_id_claim != "sub":
+        claims[settings.jwt_user_id_claim] = subject
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def _dev_secret() -> str:
+    path = DEV_DATA_DIR / "dev-jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    DEV_DATA_DIR.mkdir(exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret
+
+
+def _dev(host: str, port: int) -> None:
+    """Embedded database (unless DATABASE_URL is set), migrations, a dev token, then serve."""
+    if not os.environ.get("JWT_SECRET"):
+        os.environ["JWT_SECRET"] = _dev_secret()
+    if os.environ.get("DATABASE_URL"):
+        _dev_serve(host, port)
+        return
+    # Imported here: only `dev` needs it, and it is slow to import.
+    from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+
+    print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
+    with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
+        os.environ["DATABASE_URL"] = url
+        _dev_serve(host, port)
+    print("taskapi: embedded PostgreSQL stopped.")
+
+
+def _dev_serve(host: str, port: int) -> None:
+    settings = load_settings()
+    upgrade(settings.database())
+    token = _token(settings, DEV_USER, ttl=24 * 3600)
+    base = f"http://{host}:{port}"
+    auth = shlex.quote(f"Authorization: Bearer {token}")
+    print(
+        f"\nDev token for user {DEV_USER!r} (valid 24 h):\n\n  {token}\n\n"
+        f"List that user's tasks:\n\n  curl -H {auth} {base}/api/{DEV_USER}/tasks\n\n"
+        f"Create one:\n\n  curl -H {auth} -H 'Content-Type: application/json' "
+        f'-d \'{{"title": "Buy groceries"}}\' {base}/api/{DEV_USER}/tasks\n\n'
+        f"API docs: {base}/docs    Stop: Ctrl-C\n",
+        flush=True,
+    )
+    _serve(settings, host, port, workers=1)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskapi", description="The Task API service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API on DATABASE_URL")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    migrate = commands.add_parser("migrate", help="apply the migrations to DATABASE_URL")
+    migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    migrate.add_argument(
+        "--down", action="store_true", help="revert down to REVISION (e.g. base) instead"
+    )
+    token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
+    token.add_argument("--sub", required=True, help="the user id")
+    token.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds")
+    dev = commands.add_parser("dev", help="embedded database + migrate + dev token + serve")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "dev":
+            _dev(args.host, args.port)
+            return 0
+        settings = load_settings()
+        if args.command == "serve":
+            _serve(settings, args.host, args.port, args.workers)
+        elif args.command == "migrate":
+            _migrate(settings, args.revision, args.down)
+        else:
+            print(_token(settings, args.sub, args.ttl))
+    except (ConfigError, DatabaseUrlError) as error:
+        print(f"taskapi: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

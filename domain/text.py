@@ -1,0 +1,72 @@
+"""Rules for the text a user may store: what is trimmed, how long it may be, what it may hold."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+from domain.errors import InvalidTask
+
+TITLE_MAX_LENGTH: Final = 500
+DESCRIPTION_MAX_LENGTH: Final = 5000
+USER_ID_MAX_LENGTH: Final = 255
+
+# Line breaks and tabs are part of ordinary prose; every other control character (C0, DEL, C1)
+# breaks PostgreSQL (NUL), terminals or browsers, so it is refused rather than stored.
+_DESCRIPTION_ALLOWED_CONTROLS: Final = frozenset("\t\n\r")
+
+
+def _offending_character(text: str, allowed: frozenset[str]) -> str | None:
+    r"""Return the first character that may not be stored, if any.
+
+    Control characters (category Cc) are refused unless listed in ``allowed``; lone surrogates
+    (category Cs, which JSON's ``\\ud800`` escapes can produce) cannot be encoded as UTF-8 at all.
+    """
+    for char in text:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            return char
+    return None
+
+
+def _describe(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def clean_title(raw: str) -> str:
+    """Validate a title and return it trimmed of surrounding white space.
+
+    Raises ``InvalidTask`` when it is empty after trimming, longer than 500 characters, or holds a
+    control character.
+    """
+    title = raw.strip()
+    if not title:
+        raise InvalidTask("title", "must not be empty")
+    if len(title) > TITLE_MAX_LENGTH:
+        raise InvalidTask("title", f"must be at most {TITLE_MAX_LENGTH} characters")
+    bad = _offending_character(title, frozenset())
+    if bad is not None:
+        raise InvalidTask("title", f"must not contain control characters ({_describe(bad)})")
+    return title
+
+
+def clean_description(raw: str | None) -> str | None:
+    """Validate a description (kept as written) and return it; ``None`` means no description."""
+    if raw is None:
+        return None
+    if len(raw) > DESCRIPTION_MAX_LENGTH:
+        raise InvalidTask("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
+    bad = _offending_character(raw, _DESCRIPTION_ALLOWED_CONTROLS)
+    if bad is not None:
+        raise InvalidTask("description", f"must not contain control characters ({_describe(bad)})")
+    return raw
+
+
+def is_valid_user_id(raw: str) -> bool:
+    """Tell whether ``raw`` can name a task owner: 1-255 characters, no control characters."""
+    return (
+        0 < len(raw) <= USER_ID_MAX_LENGTH
+        and raw.strip() == raw
+        and _offending_character(raw, frozenset()) is None
+    )
