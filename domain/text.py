@@ -30,8 +30,9 @@ def _offending_character(text: str, allowed: frozenset[str]) -> str | None:
     return None
 
 
-def _describe(char: str) -> str:
-    return f"U+{ord(char):04X}"
+def _refusal(char: str) -> str:
+    kind = "unpaired surrogates" if unicodedata.category(char) == "Cs" else "control characters"
+    return f"must not contain {kind} (found U+{ord(char):04X})"
 
 
 def clean_title(raw: str) -> str:
@@ -47,7 +48,7 @@ def clean_title(raw: str) -> str:
         raise InvalidTask("title", f"must be at most {TITLE_MAX_LENGTH} characters")
     bad = _offending_character(title, frozenset())
     if bad is not None:
-        raise InvalidTask("title", f"must not contain control characters ({_describe(bad)})")
+        raise InvalidTask("title", _refusal(bad))
     return title
 
 
@@ -59,7 +60,7 @@ def clean_description(raw: str | None) -> str | None:
         raise InvalidTask("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
     bad = _offending_character(raw, _DESCRIPTION_ALLOWED_CONTROLS)
     if bad is not None:
-        raise InvalidTask("description", f"must not contain control characters ({_describe(bad)})")
+        raise InvalidTask("description", _refusal(bad))
     return raw
 
 

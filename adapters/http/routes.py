@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Security
@@ -134,10 +134,14 @@ async def list_tasks(
     request: Request,
     owner: Owner,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    completed: Annotated[bool | None, Query(description="Only (in)complete tasks")] = None,
+    completed: Annotated[
+        Literal["true", "false"] | None, Query(description="Only complete or incomplete tasks")
+    ] = None,
 ) -> Response:
     """Tasks in creation order (ties by id), at most ``limit`` of them."""
-    tasks = await services(request).list_tasks.execute(owner, completed=completed, limit=limit)
+    tasks = await services(request).list_tasks.execute(
+        owner, completed=None if completed is None else completed == "true", limit=limit
+    )
     body = _TASK_LIST.dump_json([TaskOut.from_domain(task) for task in tasks])
     return Response(body, media_type=JSON)
 

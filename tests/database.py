@@ -1,0 +1,93 @@
+"""Where the suite's real PostgreSQL comes from, in the order DESIGN.md sets.
+
+1. ``TEST_DATABASE_URL``: that server (a local one, or one behind PgBouncer).
+2. A Docker engine that answers: a throwaway container (testcontainers).
+3. Otherwise: the embedded PostgreSQL that ``make run`` uses, in a temporary directory.
+
+Each test session then works in a database of its own, created here and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from adapters.postgres.engine import DatabaseOptions
+
+
+def _docker_engine_configured() -> bool:
+    return bool(os.environ.get("DOCKER_HOST")) or Path("/var/run/docker.sock").exists()
+
+
+@contextmanager
+def _docker_postgres() -> Iterator[str | None]:
+    if not _docker_engine_configured():
+        yield None
+        return
+    try:
+        from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+    except ImportError:
+        yield None
+        return
+    try:
+        # Without an engine this fails in the constructor, in well under a second.
+        container = PostgresContainer("postgres:17-alpine")
+    except Exception:  # noqa: BLE001  # docker.errors.DockerException and its causes
+        yield None
+        return
+    with container:
+        yield container.get_connection_url(driver=None)
+
+
+@contextmanager
+def postgres_server(tmp_dir: Path) -> Iterator[tuple[str, str]]:
+    """Yield (URL of a server's maintenance database, where it came from)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given, "TEST_DATABASE_URL"
+        return
+    with _docker_postgres() as url:
+        if url is not None:
+            yield url, "testcontainers"
+            return
+    from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+
+    with embedded_postgres_url(tmp_dir / "embedded-pg") as url:
+        yield url, "embedded PostgreSQL"
+
+
+def _admin_target(server_url: str) -> tuple[str, dict[str, object]]:
+    """A plain libpq-style DSN for asyncpg and its connect arguments, from any supported URL."""
+    options = DatabaseOptions.from_url(server_url)
+    dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    args = {k: v for k, v in options.connect_args.items() if k in ("ssl", "server_settings")}
+    return dsn, args
+
+
+async def create_database(server_url: str, prefix: str = "taskapi_test") -> str:
+    """Create a fresh, empty database on the server; return its URL (same form as given)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    dsn, args = _admin_target(server_url)
+    connection = await asyncpg.connect(dsn, **args)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    """Drop a database made by ``create_database``, ending any connection still open to it."""
+    name = make_url(database_url).database
+    dsn, args = _admin_target(server_url)
+    connection = await asyncpg.connect(dsn, **args)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import AccessDenied, InvalidTask
+from domain.task import (
+    TASK_ID_MAX,
+    UNSET,
+    NewTask,
+    Task,
+    TaskChanges,
+    UserId,
+    ensure_owner,
+    parse_task_id,
+    user_id,
+)
+
+T0 = datetime(2026, 1, 14, 9, 30, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+T2 = T0 + timedelta(minutes=10)
+
+
+def a_task(**fields: object) -> Task:
+    values: dict[str, object] = {
+        "id": 1,
+        "owner": UserId("alice"),
+        "title": "Buy groceries",
+        "description": None,
+        "completed": False,
+        "completed_at": None,
+        "created_at": T0,
+        "updated_at": T0,
+        "version": 1,
+        **fields,
+    }
+    return Task(**values)  # type: ignore[arg-type]  # test builder with known field names
+
+
+def test_task_is_immutable() -> None:
+    task = a_task()
+    with pytest.raises(AttributeError):
+        task.title = "changed"  # type: ignore[misc]  # the point of the test
+
+
+def test_complete_sets_completed_at_and_bumps_version() -> None:
+    done = a_task().complete(at=T1)
+    assert (done.completed, done.completed_at, done.updated_at, done.version) == (True, T1, T1, 2)
+
+
+def test_complete_is_idempotent() -> None:
+    done = a_task().complete(at=T1)
+    again = done.complete(at=T2)
+    assert again == done
+
+
+def test_reopen_clears_completed_at() -> None:
+    reopened = a_task().complete(at=T1).reopen(at=T2)
+    assert (reopened.completed, reopened.completed_at, reopened.version) == (False, None, 3)
+    assert reopened.updated_at == T2
+
+
+def test_rename_trims_and_bumps() -> None:
+    renamed = a_task().rename("  Buy almond milk \n", at=T1)
+    assert (renamed.title, renamed.version, renamed.updated_at) == ("Buy almond milk", 2, T1)
+
+
+def test_rename_refuses_an_empty_title() -> None:
+    with pytest.raises(InvalidTask) as raised:
+        a_task().rename("   ", at=T1)
+    assert raised.value.field == "title"
+
+
+def test_describe_sets_and_clears() -> None:
+    described = a_task().describe("milk\n\teggs", at=T1)
+    assert described.description == "milk\n\teggs"
+    assert described.describe(None, at=T2).description is None
+
+
+def test_edit_applies_all_fields_as_one_version() -> None:
+    changes = TaskChanges.create(title="New", description="d", completed=True)
+    edited = a_task().edit(changes, at=T1)
+    assert (edited.title, edited.description, edited.completed) == ("New", "d", True)
+    assert (edited.completed_at, edited.version, edited.updated_at) == (T1, 2, T1)
+
+
+def test_edit_keeps_fields_left_out() -> None:
+    task = a_task(description="keep me")
+    edited = task.edit(TaskChanges.create(title="Other"), at=T1)
+    assert edited.description == "keep me"
+    assert edited.completed is False
+
+
+def test_edit_completing_a_complete_task_keeps_completed_at() -> None:
+    done = a_task().complete(at=T1)
+    edited = done.edit(TaskChanges.create(completed=True), at=T2)
+    assert edited.completed_at == T1
+    assert edited.version == 3
+
+
+def test_edit_reopening_clears_completed_at() -> None:
+    edited = a_task().complete(at=T1).edit(TaskChanges.create(completed=False), at=T2)
+    assert (edited.completed, edited.completed_at) == (False, None)
+
+
+def test_changes_need_at_least_one_field() -> None:
+    with pytest.raises(InvalidTask):
+        TaskChanges.create()
+
+
+def test_changes_can_set_description_to_none() -> None:
+    changes = TaskChanges.create(description=None)
+    assert changes.description is None
+    assert changes.title is UNSET
+
+
+def test_new_task_validates() -> None:
+    draft = NewTask.create(owner=UserId("alice"), title="  x  ", description=None)
+    assert draft.title == "x"
+    with pytest.raises(InvalidTask):
+        NewTask.create(owner=UserId("alice"), title="")
+
+
+def test_owner_rule_allows_only_the_same_user() -> None:
+    assert ensure_owner(UserId("alice"), "alice") == "alice"
+    with pytest.raises(AccessDenied):
+        ensure_owner(UserId("alice"), "bob")
+    with pytest.raises(AccessDenied):
+        ensure_owner(UserId("alice"), "Alice")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", 1),
+        ("17", 17),
+        (str(TASK_ID_MAX), TASK_ID_MAX),
+        ("0", None),
+        ("-1", None),
+        ("+1", None),
+        (" 1", None),
+        ("1_000", None),
+        ("1.5", None),
+        ("abc", None),
+        ("", None),
+        ("١٢", None),  # Arabic-Indic digits: int() would accept them
+        (str(TASK_ID_MAX + 1), None),
+        ("9" * 400, None),
+    ],
+)
+def test_parse_task_id(raw: str, expected: int | None) -> None:
+    assert parse_task_id(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", " alice", "al\x00ice", "a" * 256, "bob\n"])
+def test_user_id_refuses_unusable_ids(raw: str) -> None:
+    with pytest.raises(InvalidTask):
+        user_id(raw)
+
+
+def test_user_id_accepts_unicode_and_uuids() -> None:
+    assert user_id("zoë") == "zoë"
+    assert user_id("0f8fad5b-d9cb-469f-a165-70867728950e")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.errors import InvalidTask
+from domain.text import (
+    DESCRIPTION_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    clean_description,
+    clean_title,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Buy groceries", "Buy groceries"),
+        ("  padded  ", "padded"),
+        ("\u00a0nbsp\u3000", "nbsp"),
+        ("émoji 🚀 ok", "émoji 🚀 ok"),
+        ("x" * TITLE_MAX_LENGTH, "x" * TITLE_MAX_LENGTH),
+        ("  " + "y" * TITLE_MAX_LENGTH + "  ", "y" * TITLE_MAX_LENGTH),
+    ],
+)
+def test_valid_titles(raw: str, expected: str) -> None:
+    assert clean_title(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "must not be empty"),
+        ("   \t\n ", "must not be empty"),
+        ("x" * (TITLE_MAX_LENGTH + 1), "at most 500"),
+        ("nul\x00inside", "control characters (found U+0000)"),
+        ("tab\tinside", "control characters (found U+0009)"),
+        ("line\nbreak", "control characters (found U+000A)"),
+        ("bell\x07", "control characters (found U+0007)"),
+        ("del\x7f", "control characters (found U+007F)"),
+        ("c1\x85inside", "control characters (found U+0085)"),
+        ("lone \ud800 surrogate", "unpaired surrogates (found U+D800)"),
+    ],
+)
+def test_invalid_titles(raw: str, message: str) -> None:
+    with pytest.raises(InvalidTask) as raised:
+        clean_title(raw)
+    assert raised.value.field == "title"
+    assert message in raised.value.message
+
+
+def test_description_keeps_whitespace_and_allows_line_breaks() -> None:
+    assert clean_description("  a\n\tb\r\n  ") == "  a\n\tb\r\n  "
+    assert clean_description(None) is None
+    assert clean_description("") == ""
+    assert clean_description("d" * DESCRIPTION_MAX_LENGTH) == "d" * DESCRIPTION_MAX_LENGTH
+
+
+@pytest.mark.parametrize("raw", ["d" * (DESCRIPTION_MAX_LENGTH + 1), "nul\x00", "esc\x1b[31m"])
+def test_invalid_descriptions(raw: str) -> None:
+    with pytest.raises(InvalidTask) as raised:
+        clean_description(raw)
+    assert raised.value.field == "description"
+
+
+@given(st.text(max_size=600))
+def test_a_title_is_either_refused_or_clean(raw: str) -> None:
+    try:
+        title = clean_title(raw)
+    except InvalidTask:
+        return
+    assert title == title.strip()
+    assert 1 <= len(title) <= TITLE_MAX_LENGTH
+    assert all(ord(char) >= 0x20 and not 0x7F <= ord(char) <= 0x9F for char in title)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1))
+def test_printable_titles_of_legal_length_are_accepted(raw: str) -> None:
+    if raw.strip() and len(raw.strip()) <= TITLE_MAX_LENGTH:
+        assert clean_title(raw) == raw.strip()

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import pytest
+
+from application.auth import MAX_TOKEN_LENGTH, Authenticate, authorise_owner
+from application.errors import AuthenticationFailed
+from application.ports import Principal
+from application.tasks import (
+    CompleteTask,
+    CreateTask,
+    DeleteTask,
+    GetTask,
+    ListTasks,
+    UpdateTask,
+)
+from domain.errors import AccessDenied, InvalidTask, TaskNotFound
+from domain.task import TaskChanges, UserId
+from tests.fakes import FakeClock, FakeTaskRepository, FakeTokenVerifier
+
+ALICE = UserId("alice")
+BOB = UserId("bob")
+
+
+@pytest.fixture
+def repository() -> FakeTaskRepository:
+    return FakeTaskRepository()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_create_stores_an_incomplete_task_for_its_owner(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(ALICE, title=" Buy groceries ")
+    assert (task.owner, task.title, task.completed, task.version) == (
+        ALICE,
+        "Buy groceries",
+        False,
+        1,
+    )
+    assert task.created_at == task.updated_at == clock.now()
+    assert repository.tasks == {task.id: task}
+
+
+async def test_create_refuses_an_empty_title_and_stores_nothing(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    with pytest.raises(InvalidTask):
+        await CreateTask(repository, clock).execute(ALICE, title="  ")
+    assert repository.tasks == {}
+
+
+async def test_list_returns_only_the_owners_tasks_in_creation_order(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    create = CreateTask(repository, clock)
+    for title in ("a", "b", "c"):
+        clock.advance()
+        await create.execute(ALICE, title=title)
+        await create.execute(BOB, title=f"bob {title}")
+    listed = await ListTasks(repository).execute(ALICE)
+    assert [task.title for task in listed] == ["a", "b", "c"]
+
+
+async def test_list_filters_and_limits(repository: FakeTaskRepository, clock: FakeClock) -> None:
+    create = CreateTask(repository, clock)
+    ids = [(await create.execute(ALICE, title=str(n))).id for n in range(5)]
+    await CompleteTask(repository, clock).execute(ALICE, ids[1])
+    list_tasks = ListTasks(repository)
+    assert [t.id for t in await list_tasks.execute(ALICE, completed=True)] == [ids[1]]
+    assert len(await list_tasks.execute(ALICE, completed=False)) == 4
+    assert [t.id for t in await list_tasks.execute(ALICE, limit=2)] == ids[:2]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1001])
+async def test_list_refuses_a_limit_out_of_range(
+    repository: FakeTaskRepository, limit: int
+) -> None:
+    with pytest.raises(InvalidTask):
+        await ListTasks(repository).execute(ALICE, limit=limit)
+
+
+async def test_get_hides_other_users_tasks(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(BOB, title="bob's")
+    with pytest.raises(TaskNotFound):
+        await GetTask(repository).execute(ALICE, task.id)
+    assert await GetTask(repository).execute(BOB, task.id) == task
+
+
+async def test_update_applies_changes_and_bumps_version(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(ALICE, title="Buy milk")
+    clock.advance()
+    updated = await UpdateTask(repository, clock).execute(
+        ALICE, task.id, TaskChanges.create(title="Buy almond milk")
+    )
+    assert (updated.title, updated.version, updated.updated_at) == (
+        "Buy almond milk",
+        2,
+        clock.now(),
+    )
+    assert updated.created_at == task.created_at
+
+
+async def test_update_of_a_missing_or_foreign_task_is_not_found(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(BOB, title="bob's")
+    update = UpdateTask(repository, clock)
+    with pytest.raises(TaskNotFound):
+        await update.execute(ALICE, task.id, TaskChanges.create(title="mine now"))
+    with pytest.raises(TaskNotFound):
+        await update.execute(ALICE, 999, TaskChanges.create(title="x"))
+    assert repository.tasks[task.id].title == "bob's"
+
+
+async def test_complete_twice_changes_nothing_the_second_time(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(ALICE, title="t")
+    complete = CompleteTask(repository, clock)
+    clock.advance()
+    first = await complete.execute(ALICE, task.id)
+    clock.advance()
+    second = await complete.execute(ALICE, task.id)
+    assert first == second
+    assert first.version == 2
+
+
+async def test_complete_of_a_foreign_task_is_not_found(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(BOB, title="t")
+    with pytest.raises(TaskNotFound):
+        await CompleteTask(repository, clock).execute(ALICE, task.id)
+    assert repository.tasks[task.id].completed is False
+
+
+async def test_delete_removes_and_then_is_not_found(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(ALICE, title="t")
+    delete = DeleteTask(repository)
+    await delete.execute(ALICE, task.id)
+    assert repository.tasks == {}
+    with pytest.raises(TaskNotFound):
+        await delete.execute(ALICE, task.id)
+
+
+async def test_delete_of_a_foreign_task_is_not_found_and_keeps_it(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = await CreateTask(repository, clock).execute(BOB, title="t")
+    with pytest.raises(TaskNotFound):
+        await DeleteTask(repository).execute(ALICE, task.id)
+    assert task.id in repository.tasks
+
+
+async def test_authenticate_refuses_missing_and_oversized_tokens() -> None:
+    verifier = FakeTokenVerifier()
+    authenticate = Authenticate(verifier)
+    with pytest.raises(AuthenticationFailed):
+        await authenticate.execute(None)
+    with pytest.raises(AuthenticationFailed):
+        await authenticate.execute("valid:" + "a" * MAX_TOKEN_LENGTH)
+    assert verifier.seen == []  # neither reached the verifier
+    assert await authenticate.execute("valid:alice") == Principal(ALICE)
+
+
+def test_authorise_owner() -> None:
+    assert authorise_owner(Principal(ALICE), "alice") == ALICE
+    with pytest.raises(AccessDenied):
+        authorise_owner(Principal(ALICE), "bob")
