@@ -9,6 +9,10 @@
 ``StorageUnavailable``
     The task store cannot be reached or timed out. Nothing was written (each write is one
     transaction); the caller may retry later.
+``IdempotencyConflict``
+    An idempotency key was reused with a different request.
+``IdempotencyInProgress``
+    An idempotency key is held by a request still in flight, and waiting for it timed out.
 """
 
 from __future__ import annotations
@@ -33,3 +37,11 @@ class TokenExpired(AuthenticationFailed):
 
 class StorageUnavailable(ApplicationError):
     """The task store did not answer in time; nothing was written."""
+
+
+class IdempotencyConflict(ApplicationError):
+    """The idempotency key was first used with a different request."""
+
+
+class IdempotencyInProgress(ApplicationError):
+    """The first request with this idempotency key has not finished yet."""

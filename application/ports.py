@@ -11,6 +11,50 @@ from domain.task import NewTask, Task, TaskChanges, UserId
 
 
 @dataclass(frozen=True, slots=True)
+class ListPosition:
+    """Where a page of a listing ended: the last task's creation time and id (keyset)."""
+
+    created_at: datetime
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of an owner's tasks.
+
+    ``total`` counts all tasks matching the filter; ``has_more`` says whether more follow.
+    """
+
+    tasks: Sequence[Task]
+    total: int
+    has_more: bool
+
+    @property
+    def next_position(self) -> ListPosition | None:
+        """Where the next page starts, if there is one."""
+        if not self.has_more or not self.tasks:
+            return None
+        last = self.tasks[-1]
+        return ListPosition(created_at=last.created_at, task_id=last.id)
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's key for one creation, with a fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Creation:
+    """A created task, and whether it is the replay of an earlier request with the same key."""
+
+    task: Task
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller, as proven by a verified token."""
 
@@ -33,11 +77,22 @@ class TaskRepository(Protocol):
     """The store of tasks. Every method names the owner: no task is reachable without it.
 
     Implementations translate their own failures to ``StorageUnavailable`` when the store cannot
-    be reached, and make each write atomic.
+    be reached, and make each write atomic. Writes that take ``expected_versions`` apply only if
+    the task's current version is one of them, checked atomically with the write; otherwise they
+    raise ``StaleVersion`` (and still return ``None`` for a task that does not exist).
     """
 
-    async def add(self, task: NewTask, *, at: datetime) -> Task:
-        """Store a new task created at ``at`` (version 1, incomplete) and return it with its id."""
+    async def add(
+        self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
+    ) -> Creation:
+        """Store a new task created at ``at`` (version 1, incomplete) and return it with its id.
+
+        With ``idempotency``, the key is recorded in the same transaction as the task. A key
+        already used (within 24 hours) with the same fingerprint returns the task as it was first
+        created (``replayed``) and stores nothing; with another fingerprint it raises
+        ``IdempotencyConflict``. A request whose key is held by one still in flight waits for it
+        (bounded) and then replays it, or raises ``IdempotencyInProgress``.
+        """
         ...
 
     async def get(self, owner: UserId, task_id: int) -> Task | None:
@@ -45,16 +100,29 @@ class TaskRepository(Protocol):
         ...
 
     async def list(
-        self, owner: UserId, *, completed: bool | None = None, limit: int = 50
-    ) -> Sequence[Task]:
+        self,
+        owner: UserId,
+        *,
+        completed: bool | None = None,
+        limit: int = 50,
+        after: ListPosition | None = None,
+    ) -> TaskPage:
         """Return up to ``limit`` of the owner's tasks, oldest first (ties by id).
 
-        ``completed`` filters on the completion state when not ``None``.
+        ``completed`` filters on the completion state when not ``None``; ``after`` starts the page
+        after that position (keyset: no offset is scanned). ``total`` counts every task matching
+        the filter, not only those after the position.
         """
         ...
 
     async def edit(
-        self, owner: UserId, task_id: int, changes: TaskChanges, *, at: datetime
+        self,
+        owner: UserId,
+        task_id: int,
+        changes: TaskChanges,
+        *,
+        at: datetime,
+        expected_versions: frozenset[int] | None = None,
     ) -> Task | None:
         """Apply ``changes`` as ``Task.edit`` does, atomically.
 
@@ -62,11 +130,20 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def complete(self, owner: UserId, task_id: int, *, at: datetime) -> Task | None:
+    async def complete(
+        self,
+        owner: UserId,
+        task_id: int,
+        *,
+        at: datetime,
+        expected_versions: frozenset[int] | None = None,
+    ) -> Task | None:
         """Mark the task complete as ``Task.complete`` does; ``None`` if there is no such task."""
         ...
 
-    async def delete(self, owner: UserId, task_id: int) -> bool:
+    async def delete(
+        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+    ) -> bool:
         """Delete the task for good; ``False`` if there was no such task."""
         ...
 

@@ -6,10 +6,18 @@ user is the user addressed (``domain.task.ensure_owner``) before any use case ru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
 from typing import Final
 
-from application.ports import Clock, TaskRepository
+from application.ports import (
+    Clock,
+    Creation,
+    IdempotencyKey,
+    ListPosition,
+    TaskPage,
+    TaskRepository,
+)
 from domain.errors import InvalidTask, TaskNotFound
 from domain.task import NewTask, Task, TaskChanges, UserId
 
@@ -24,12 +32,20 @@ class ListTasks:
         self._repository = repository
 
     async def execute(
-        self, owner: UserId, *, completed: bool | None = None, limit: int = DEFAULT_PAGE_SIZE
-    ) -> Sequence[Task]:
-        """Return up to ``limit`` (1-1000) tasks; raises ``InvalidTask`` for another limit."""
+        self,
+        owner: UserId,
+        *,
+        completed: bool | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: ListPosition | None = None,
+    ) -> TaskPage:
+        """Return a page of up to ``limit`` (1-1000) tasks, starting after ``after``.
+
+        Raises ``InvalidTask`` for a limit out of range.
+        """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidTask("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-        return await self._repository.list(owner, completed=completed, limit=limit)
+        return await self._repository.list(owner, completed=completed, limit=limit, after=after)
 
 
 class CreateTask:
@@ -39,10 +55,30 @@ class CreateTask:
         self._repository = repository
         self._clock = clock
 
-    async def execute(self, owner: UserId, *, title: str, description: str | None = None) -> Task:
-        """Validate and store the task; raises ``InvalidTask`` for a bad title or description."""
+    async def execute(
+        self,
+        owner: UserId,
+        *,
+        title: str,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Creation:
+        """Validate and store the task; raises ``InvalidTask`` for a bad title or description.
+
+        With an ``idempotency_key``, a retry of the same request returns the first creation
+        (``replayed``) instead of creating another task; see ``TaskRepository.add``.
+        """
         draft = NewTask.create(owner=owner, title=title, description=description)
-        return await self._repository.add(draft, at=self._clock.now())
+        idempotency = None
+        if idempotency_key is not None:
+            idempotency = IdempotencyKey(idempotency_key, _fingerprint(title, description))
+        return await self._repository.add(draft, at=self._clock.now(), idempotency=idempotency)
+
+
+def _fingerprint(title: str, description: str | None) -> str:
+    """What makes two creation requests "the same": the fields exactly as sent."""
+    canonical = json.dumps([title, description], ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class GetTask:
@@ -66,9 +102,22 @@ class UpdateTask:
         self._repository = repository
         self._clock = clock
 
-    async def execute(self, owner: UserId, task_id: int, changes: TaskChanges) -> Task:
-        """Return the edited task; raises ``TaskNotFound`` if there is no such task."""
-        task = await self._repository.edit(owner, task_id, changes, at=self._clock.now())
+    async def execute(
+        self,
+        owner: UserId,
+        task_id: int,
+        changes: TaskChanges,
+        *,
+        expected_versions: frozenset[int] | None = None,
+    ) -> Task:
+        """Return the edited task.
+
+        Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
+        one of ``expected_versions`` (when given).
+        """
+        task = await self._repository.edit(
+            owner, task_id, changes, at=self._clock.now(), expected_versions=expected_versions
+        )
         if task is None:
             raise TaskNotFound(task_id)
         return task
@@ -81,9 +130,17 @@ class CompleteTask:
         self._repository = repository
         self._clock = clock
 
-    async def execute(self, owner: UserId, task_id: int) -> Task:
-        """Return the completed task; raises ``TaskNotFound`` if there is no such task."""
-        task = await self._repository.complete(owner, task_id, at=self._clock.now())
+    async def execute(
+        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+    ) -> Task:
+        """Return the completed task.
+
+        Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
+        one of ``expected_versions`` (when given).
+        """
+        task = await self._repository.complete(
+            owner, task_id, at=self._clock.now(), expected_versions=expected_versions
+        )
         if task is None:
             raise TaskNotFound(task_id)
         return task
@@ -95,7 +152,13 @@ class DeleteTask:
     def __init__(self, repository: TaskRepository) -> None:
         self._repository = repository
 
-    async def execute(self, owner: UserId, task_id: int) -> None:
-        """Delete the task; raises ``TaskNotFound`` if there is no such task."""
-        if not await self._repository.delete(owner, task_id):
+    async def execute(
+        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+    ) -> None:
+        """Delete the task.
+
+        Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
+        one of ``expected_versions`` (when given).
+        """
+        if not await self._repository.delete(owner, task_id, expected_versions=expected_versions):
             raise TaskNotFound(task_id)

@@ -7,14 +7,20 @@ transaction), so no provider is ever constructed on the request path.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
+from adapters.http.cursor import CursorCodec
 from adapters.http.routes import HttpServices
 from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, JoseTokenVerifier, JwtRules
 from adapters.postgres.engine import DatabaseOptions, PoolOptions, create_engine
 from adapters.postgres.health import DatabaseHealth
-from adapters.postgres.repository import SqlTaskRepository
+from adapters.postgres.metrics import PoolCollector
+from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
 from application.auth import Authenticate
 from application.tasks import CompleteTask, CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from bootstrap.settings import Settings
@@ -46,6 +52,20 @@ def _shared_secret(settings: Settings) -> str:
     return settings.shared_secret()
 
 
+def _cursor_key(settings: Settings) -> bytes:
+    # Derived from the shared secret, so every replica signs and checks the same cursors, and
+    # a cursor's MAC can never be mistaken for a token signature.
+    return hmac.new(
+        settings.shared_secret().encode(), b"taskapi/cursor/v1", hashlib.sha256
+    ).digest()
+
+
+def _registry(engine: object) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(engine))  # type: ignore[arg-type]  # the engine Singleton
+    return registry
+
+
 class Container(containers.DeclarativeContainer):
     """Wires the adapters to the ports for one process."""
 
@@ -58,6 +78,8 @@ class Container(containers.DeclarativeContainer):
     )
     clock = providers.Singleton(SystemClock)
     repository = providers.Singleton(SqlTaskRepository, engine=engine)
+    idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, engine=engine)
+    metrics_registry = providers.Singleton(_registry, engine)
     database_health = providers.Singleton(DatabaseHealth, engine=engine)
     token_verifier = providers.Singleton(
         JoseTokenVerifier,
@@ -75,4 +97,5 @@ class Container(containers.DeclarativeContainer):
         complete_task=providers.Singleton(CompleteTask, repository=repository, clock=clock),
         delete_task=providers.Singleton(DeleteTask, repository=repository),
         database_ready=database_health.provided.is_ready,
+        cursors=providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings)),
     )

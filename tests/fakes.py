@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from application.errors import AuthenticationFailed
-from application.ports import Principal
+from application.errors import AuthenticationFailed, IdempotencyConflict
+from application.ports import Creation, IdempotencyKey, ListPosition, Principal, TaskPage
+from domain.errors import StaleVersion
 from domain.task import NewTask, Task, TaskChanges, UserId
 
 
@@ -30,9 +29,19 @@ class FakeTaskRepository:
 
     def __init__(self) -> None:
         self.tasks: dict[int, Task] = {}
+        self.keys: dict[tuple[UserId, str], tuple[str, Task]] = {}
         self._next_id = 1
 
-    async def add(self, task: NewTask, *, at: datetime) -> Task:
+    async def add(
+        self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
+    ) -> Creation:
+        if idempotency is not None:
+            seen = self.keys.get((task.owner, idempotency.key))
+            if seen is not None:
+                fingerprint, first = seen
+                if fingerprint != idempotency.fingerprint:
+                    raise IdempotencyConflict()
+                return Creation(first, replayed=True)
         stored = Task(
             id=self._next_id,
             owner=task.owner,
@@ -46,47 +55,81 @@ class FakeTaskRepository:
         )
         self.tasks[stored.id] = stored
         self._next_id += 1
-        return stored
+        if idempotency is not None:
+            self.keys[(task.owner, idempotency.key)] = (idempotency.fingerprint, stored)
+        return Creation(stored, replayed=False)
 
     async def get(self, owner: UserId, task_id: int) -> Task | None:
         task = self.tasks.get(task_id)
         return task if task is not None and task.owner == owner else None
 
     async def list(
-        self, owner: UserId, *, completed: bool | None = None, limit: int = 50
-    ) -> Sequence[Task]:
-        mine = [
+        self,
+        owner: UserId,
+        *,
+        completed: bool | None = None,
+        limit: int = 50,
+        after: ListPosition | None = None,
+    ) -> TaskPage:
+        matching = sorted(
+            (
+                task
+                for task in self.tasks.values()
+                if task.owner == owner and (completed is None or task.completed == completed)
+            ),
+            key=lambda task: (task.created_at, task.id),
+        )
+        rest = [
             task
-            for task in self.tasks.values()
-            if task.owner == owner and (completed is None or task.completed == completed)
+            for task in matching
+            if after is None or (task.created_at, task.id) > (after.created_at, after.task_id)
         ]
-        return sorted(mine, key=lambda task: (task.created_at, task.id))[:limit]
+        return TaskPage(tasks=rest[:limit], total=len(matching), has_more=len(rest) > limit)
 
-    async def edit(
-        self, owner: UserId, task_id: int, changes: TaskChanges, *, at: datetime
+    async def _current(
+        self, owner: UserId, task_id: int, expected_versions: frozenset[int] | None
     ) -> Task | None:
         task = await self.get(owner, task_id)
+        if task and expected_versions is not None and task.version not in expected_versions:
+            raise StaleVersion(task.version)
+        return task
+
+    async def edit(
+        self,
+        owner: UserId,
+        task_id: int,
+        changes: TaskChanges,
+        *,
+        at: datetime,
+        expected_versions: frozenset[int] | None = None,
+    ) -> Task | None:
+        task = await self._current(owner, task_id, expected_versions)
         if task is None:
             return None
         self.tasks[task_id] = task.edit(changes, at=at)
         return self.tasks[task_id]
 
-    async def complete(self, owner: UserId, task_id: int, *, at: datetime) -> Task | None:
-        task = await self.get(owner, task_id)
+    async def complete(
+        self,
+        owner: UserId,
+        task_id: int,
+        *,
+        at: datetime,
+        expected_versions: frozenset[int] | None = None,
+    ) -> Task | None:
+        task = await self._current(owner, task_id, expected_versions)
         if task is None:
             return None
         self.tasks[task_id] = task.complete(at=at)
         return self.tasks[task_id]
 
-    async def delete(self, owner: UserId, task_id: int) -> bool:
-        if await self.get(owner, task_id) is None:
+    async def delete(
+        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+    ) -> bool:
+        if await self._current(owner, task_id, expected_versions) is None:
             return False
         del self.tasks[task_id]
         return True
-
-    def force(self, task_id: int, **fields: object) -> None:
-        """Overwrite stored fields directly (to set up a scenario)."""
-        self.tasks[task_id] = replace(self.tasks[task_id], **fields)  # type: ignore[arg-type]  # test set-up with known field names
 
 
 class FakeTokenVerifier:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from adapters.http.observability import HttpMetrics, ObservabilityMiddleware
+from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import install_problem_handlers, problem
 from adapters.http.routes import HttpServices, router, services
 from adapters.http.schemas import TaskCreate, TaskUpdate
@@ -20,29 +21,11 @@ from adapters.http.schemas import TaskCreate, TaskUpdate
 _EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID"]
 
 
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """OpenAPI with the hand-parsed request bodies' schemas added to the components."""
-
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (TaskCreate, TaskUpdate):
-                components[model.__name__] = model.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return build
-
-
 def build_app(
     http_services: HttpServices,
     *,
     cors_origins: Sequence[str] = (),
+    registry: CollectorRegistry | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """The ASGI application: routes, error mapping and middleware, wired to ``http_services``."""
@@ -53,6 +36,8 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.services = http_services
+    registry = registry or CollectorRegistry()
+    metrics = HttpMetrics(registry)
     app.include_router(router)
     install_problem_handlers(app)
 
@@ -64,7 +49,7 @@ def build_app(
         "/readyz",
         tags=["service"],
         summary="Readiness: the database answers",
-        responses={503: {"description": "The database does not answer"}},
+        responses={503: problems()[503]},
     )
     async def readyz(request: Request) -> Response:
         if await services(request).database_ready():
@@ -76,7 +61,17 @@ def build_app(
             headers={"Retry-After": "2"},
         )
 
-    app.openapi = _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics: requests and latency by route and status, pool use",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.openapi = openapi_builder(app, (TaskCreate, TaskUpdate))  # type: ignore[method-assign]  # FastAPI's documented override
     # Outermost last: request id first, so every later layer (and its logs) sees it.
     app.add_middleware(BodySizeLimitMiddleware)
     if cors_origins:
@@ -95,5 +90,6 @@ def build_app(
             expose_headers=_EXPOSED_HEADERS,
             max_age=600,
         )
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

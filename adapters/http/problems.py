@@ -20,7 +20,13 @@ from starlette.responses import Response
 
 from adapters.http.context import request_id_var
 from adapters.http.schemas import InvalidBody
-from application.errors import AuthenticationFailed, StorageUnavailable, TokenExpired
+from application.errors import (
+    AuthenticationFailed,
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    StorageUnavailable,
+    TokenExpired,
+)
 from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
@@ -140,7 +146,30 @@ async def _task_not_found(request: Request, error: Exception) -> Response:
 
 
 async def _stale_version(request: Request, error: Exception) -> Response:
-    return problem(412, "precondition_failed", "The task has changed since you read it.")
+    assert isinstance(error, StaleVersion)  # noqa: S101  # registered for this type only
+    return problem(
+        412,
+        "precondition_failed",
+        "The task has changed since you read it (If-Match is stale).",
+        headers={"ETag": f'"{error.current_version}"'},
+    )
+
+
+async def _idempotency_conflict(request: Request, error: Exception) -> Response:
+    return problem(
+        409,
+        "idempotency_conflict",
+        "This Idempotency-Key was already used with a different request.",
+    )
+
+
+async def _idempotency_in_progress(request: Request, error: Exception) -> Response:
+    return problem(
+        409,
+        "idempotency_in_progress",
+        "A request with this Idempotency-Key is still in progress; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _storage_unavailable(request: Request, error: Exception) -> Response:
@@ -178,6 +207,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_query)
     app.add_exception_handler(TaskNotFound, _task_not_found)
     app.add_exception_handler(StaleVersion, _stale_version)
+    app.add_exception_handler(IdempotencyConflict, _idempotency_conflict)
+    app.add_exception_handler(IdempotencyInProgress, _idempotency_in_progress)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
-from urllib.parse import quote
+from typing import Annotated, Final, Literal
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi import APIRouter, Depends, Header, Path, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.http.schemas import TaskCreate, TaskOut, TaskUpdate, fields_given, read_body
+from adapters.http.conditional import entity_tag, if_match_versions, if_none_match_hits
+from adapters.http.cursor import CursorCodec, InvalidCursor
+from adapters.http.openapi import body_schema, problems
+from adapters.http.schemas import (
+    InvalidBody,
+    TaskCreate,
+    TaskOut,
+    TaskUpdate,
+    fields_given,
+    read_body,
+)
 from application.auth import Authenticate, authorise_owner
 from application.errors import AuthenticationFailed
 from application.tasks import (
@@ -42,6 +53,7 @@ class HttpServices:
     complete_task: CompleteTask
     delete_task: DeleteTask
     database_ready: Callable[[], Awaitable[bool]]
+    cursors: CursorCodec
 
 
 def services(request: Request) -> HttpServices:
@@ -52,6 +64,7 @@ def services(request: Request) -> HttpServices:
 
 JSON: Final = "application/json"
 _TASK_LIST = TypeAdapter(list[TaskOut])
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # Declared so that OpenAPI shows the bearer scheme and Swagger's "Authorize" works; the header
 # itself is parsed below, to tell a missing token from a malformed one.
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the auth system")
@@ -83,6 +96,13 @@ Owner = Annotated[UserId, Depends(authorised_owner)]
 TaskIdPath = Annotated[
     str, Path(description="A task id: a positive 64-bit integer", examples=["17"])
 ]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Change the task only if its ETag is one of these (e.g. `"3"`); else 412.',
+    ),
+]
 
 
 def _task_id(raw: str) -> int:
@@ -92,6 +112,10 @@ def _task_id(raw: str) -> int:
     return task_id
 
 
+def _tasks_path(owner: str) -> str:
+    return f"/api/{quote(owner, safe='')}/tasks"
+
+
 def _task_response(
     task: Task, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -99,26 +123,19 @@ def _task_response(
         TaskOut.from_domain(task).model_dump_json(),
         status_code=status,
         media_type=JSON,
-        headers={"ETag": f'"{task.version}"', **(headers or {})},
+        headers={"ETag": entity_tag(task.version), **(headers or {})},
     )
 
 
-def _body_schema(model: type[Any]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
-        }
-    }
-
-
-_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"description": "Missing, invalid or expired token"},
-    403: {"description": "The path names another user"},
+_LIST_HEADERS: Final = {
+    "X-Total-Count": {"description": "Tasks matching the filter", "schema": {"type": "integer"}},
+    "Link": {
+        "description": 'RFC 8288 `<…>; rel="next"` while more tasks follow',
+        "schema": {"type": "string"},
+    },
 }
-_TASK_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    **_ERRORS,
-    404: {"description": "No such task of this user"},
+_TASK_HEADERS: Final = {
+    "ETag": {"description": 'The task\'s version, e.g. `"3"`', "schema": {"type": "string"}}
 }
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
@@ -127,58 +144,131 @@ router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 @router.get(
     "",
     response_model=list[TaskOut],
-    responses={**_ERRORS, 400: {"description": "Invalid query"}},
+    responses={
+        200: {"headers": _LIST_HEADERS},
+        **problems(400, 401, 403),
+    },
     summary="List the user's tasks, oldest first",
 )
 async def list_tasks(
     request: Request,
     owner: Owner,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = (
+        DEFAULT_PAGE_SIZE
+    ),
     completed: Annotated[
         Literal["true", "false"] | None, Query(description="Only complete or incomplete tasks")
     ] = None,
+    cursor: Annotated[
+        str | None, Query(description='From the previous page\'s `Link: <…>; rel="next"`')
+    ] = None,
 ) -> Response:
-    """Tasks in creation order (ties by id), at most ``limit`` of them."""
-    tasks = await services(request).list_tasks.execute(
-        owner, completed=None if completed is None else completed == "true", limit=limit
-    )
-    body = _TASK_LIST.dump_json([TaskOut.from_domain(task) for task in tasks])
-    return Response(body, media_type=JSON)
+    """Tasks in creation order (ties by id), ``limit`` at a time; follow ``Link`` for more."""
+    wanted = None if completed is None else completed == "true"
+    http = services(request)
+    after = None
+    if cursor is not None:
+        try:
+            after = http.cursors.decode(cursor, owner, wanted)
+        except InvalidCursor as error:
+            raise InvalidBody([{"field": "cursor", "message": str(error)}]) from None
+    page = await http.list_tasks.execute(owner, completed=wanted, limit=limit, after=after)
+    headers = {"X-Total-Count": str(page.total)}
+    position = page.next_position
+    if position is not None:
+        query = {"limit": str(limit)}
+        if completed is not None:
+            query["completed"] = completed
+        query["cursor"] = http.cursors.encode(owner, wanted, position)
+        headers["Link"] = f'<{_tasks_path(owner)}?{urlencode(query)}>; rel="next"'
+    body = _TASK_LIST.dump_json([TaskOut.from_domain(task) for task in page.tasks])
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=TaskOut,
-    responses={**_ERRORS, 400: {"description": "Invalid body"}},
-    openapi_extra=_body_schema(TaskCreate),
+    responses={
+        201: {
+            "headers": {
+                **_TASK_HEADERS,
+                "Location": {"description": "The new task", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer to an earlier request",
+                    "schema": {"type": "string"},
+                },
+            }
+        },
+        **problems(400, 401, 403, 409),
+    },
+    openapi_extra=body_schema(TaskCreate),
     summary="Create a task",
 )
-async def create_task(request: Request, owner: Owner) -> Response:
+async def create_task(
+    request: Request,
+    owner: Owner,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1-255 printable ASCII characters; a retry with the same key and body "
+            "returns the first response and creates nothing (24 hours, per user)",
+        ),
+    ] = None,
+) -> Response:
     """Create an incomplete task; ``Location`` names it."""
     body = await read_body(request, TaskCreate)
-    task = await services(request).create_task.execute(
-        owner, title=body.title, description=body.description
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidBody(
+            [{"field": "Idempotency-Key", "message": "must be 1-255 printable ASCII characters"}]
+        )
+    creation = await services(request).create_task.execute(
+        owner, title=body.title, description=body.description, idempotency_key=idempotency_key
     )
-    location = f"/api/{quote(owner, safe='')}/tasks/{task.id}"
-    return _task_response(task, 201, {"Location": location})
+    task = creation.task
+    headers = {"Location": f"{_tasks_path(owner)}/{task.id}"}
+    if creation.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _task_response(task, 201, headers)
 
 
-@router.get("/{task_id}", response_model=TaskOut, responses=_TASK_ERRORS, summary="Get one task")
-async def get_task(request: Request, owner: Owner, task_id: TaskIdPath) -> Response:
+@router.get(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={
+        200: {"headers": _TASK_HEADERS},
+        304: {"description": "`If-None-Match` names the current version"},
+        **problems(401, 403, 404),
+    },
+    summary="Get one task",
+)
+async def get_task(
+    request: Request,
+    owner: Owner,
+    task_id: TaskIdPath,
+    if_none_match: Annotated[
+        str | None,
+        Header(alias="If-None-Match", description="304 if the task still has this ETag"),
+    ] = None,
+) -> Response:
     """The task, with its version as ``ETag``."""
     task = await services(request).get_task.execute(owner, _task_id(task_id))
+    if if_none_match_hits(if_none_match, task.version):
+        return Response(status_code=304, headers={"ETag": entity_tag(task.version)})
     return _task_response(task)
 
 
 @router.put(
     "/{task_id}",
     response_model=TaskOut,
-    responses={**_TASK_ERRORS, 400: {"description": "Invalid body"}},
-    openapi_extra=_body_schema(TaskUpdate),
+    responses={200: {"headers": _TASK_HEADERS}, **problems(400, 401, 403, 404, 412)},
+    openapi_extra=body_schema(TaskUpdate),
     summary="Update a task's title, description or completion",
 )
-async def update_task(request: Request, owner: Owner, task_id: TaskIdPath) -> Response:
+async def update_task(
+    request: Request, owner: Owner, task_id: TaskIdPath, if_match: IfMatch = None
+) -> Response:
     """Fields left out keep their value; every update adds one to ``version``."""
     body = await read_body(request, TaskUpdate)
     given = fields_given(body)
@@ -187,26 +277,39 @@ async def update_task(request: Request, owner: Owner, task_id: TaskIdPath) -> Re
     if "completed" in given and given["completed"] is None:
         raise InvalidTask("completed", "must be true or false, not null")
     changes = TaskChanges.create(**given)
-    task = await services(request).update_task.execute(owner, _task_id(task_id), changes)
+    task = await services(request).update_task.execute(
+        owner, _task_id(task_id), changes, expected_versions=if_match_versions(if_match)
+    )
     return _task_response(task)
 
 
 @router.patch(
     "/{task_id}/complete",
     response_model=TaskOut,
-    responses=_TASK_ERRORS,
+    responses={200: {"headers": _TASK_HEADERS}, **problems(401, 403, 404, 412)},
     summary="Mark a task complete (idempotent)",
 )
-async def complete_task(request: Request, owner: Owner, task_id: TaskIdPath) -> Response:
+async def complete_task(
+    request: Request, owner: Owner, task_id: TaskIdPath, if_match: IfMatch = None
+) -> Response:
     """Completing a complete task changes nothing and still succeeds."""
-    task = await services(request).complete_task.execute(owner, _task_id(task_id))
+    task = await services(request).complete_task.execute(
+        owner, _task_id(task_id), expected_versions=if_match_versions(if_match)
+    )
     return _task_response(task)
 
 
 @router.delete(
-    "/{task_id}", status_code=204, responses=_TASK_ERRORS, summary="Delete a task for good"
+    "/{task_id}",
+    status_code=204,
+    responses=problems(401, 403, 404, 412),
+    summary="Delete a task for good",
 )
-async def delete_task(request: Request, owner: Owner, task_id: TaskIdPath) -> Response:
+async def delete_task(
+    request: Request, owner: Owner, task_id: TaskIdPath, if_match: IfMatch = None
+) -> Response:
     """Afterwards the task is gone (404)."""
-    await services(request).delete_task.execute(owner, _task_id(task_id))
+    await services(request).delete_task.execute(
+        owner, _task_id(task_id), expected_versions=if_match_versions(if_match)
+    )
     return Response(status_code=204)

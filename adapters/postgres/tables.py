@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Identity, Index, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 # The database repeats the domain's rules, so no other writer (a script, a migration, a bug) can
@@ -50,6 +52,29 @@ class TaskRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False))
+
+
+IDEMPOTENCY_KEY_RULE = "char_length(key) BETWEEN 1 AND 255"
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for one creation, kept for 24 hours.
+
+    Written in the same transaction as the task it created, with ``task`` holding that task as
+    first returned, so a retry can be answered with the very same response.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        CheckConstraint(IDEMPOTENCY_KEY_RULE, name="idempotency_keys_key_valid"),
+        Index("idempotency_keys_created_idx", "created_at"),  # serves the purge
+    )
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    fingerprint: str = Field(sa_column=Column(Text, nullable=False))
+    task: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 metadata = SQLModel.metadata

@@ -36,7 +36,7 @@ def draft(title: str = "Buy groceries", owner: UserId = ALICE) -> NewTask:
 
 
 async def test_add_returns_the_stored_task(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(), at=T0)
+    task = (await repository.add(draft(), at=T0)).task
     assert task.id >= 1
     assert (task.owner, task.title, task.completed, task.completed_at) == (
         ALICE,
@@ -50,30 +50,30 @@ async def test_add_returns_the_stored_task(repository: SqlTaskRepository) -> Non
 
 
 async def test_get_is_scoped_by_owner(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(owner=BOB), at=T0)
+    task = (await repository.add(draft(owner=BOB), at=T0)).task
     assert await repository.get(ALICE, task.id) is None
     assert await repository.get(BOB, task.id) == task
 
 
 async def test_list_is_scoped_ordered_filtered_and_limited(repository: SqlTaskRepository) -> None:
     # Created out of id order on purpose: creation time decides, then id.
-    late = await repository.add(draft("late"), at=at(10))
-    early = await repository.add(draft("early"), at=at(1))
-    tie_a = await repository.add(draft("tie a"), at=at(5))
-    tie_b = await repository.add(draft("tie b"), at=at(5))
+    late = (await repository.add(draft("late"), at=at(10))).task
+    early = (await repository.add(draft("early"), at=at(1))).task
+    tie_a = (await repository.add(draft("tie a"), at=at(5))).task
+    tie_b = (await repository.add(draft("tie b"), at=at(5))).task
     await repository.add(draft("bob's", owner=BOB), at=at(2))
     await repository.complete(ALICE, tie_a.id, at=at(20))
 
-    listed = await repository.list(ALICE)
+    listed = (await repository.list(ALICE)).tasks
     assert [t.id for t in listed] == [early.id, tie_a.id, tie_b.id, late.id]
-    assert [t.id for t in await repository.list(ALICE, completed=True)] == [tie_a.id]
-    assert [t.id for t in await repository.list(ALICE, completed=False)] == [
+    assert [t.id for t in (await repository.list(ALICE, completed=True)).tasks] == [tie_a.id]
+    assert [t.id for t in (await repository.list(ALICE, completed=False)).tasks] == [
         early.id,
         tie_b.id,
         late.id,
     ]
-    assert [t.id for t in await repository.list(ALICE, limit=2)] == [early.id, tie_a.id]
-    assert await repository.list(UserId("nobody")) == []
+    assert [t.id for t in (await repository.list(ALICE, limit=2)).tasks] == [early.id, tie_a.id]
+    assert (await repository.list(UserId("nobody"))).tasks == []
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,9 @@ async def test_list_is_scoped_ordered_filtered_and_limited(repository: SqlTaskRe
 async def test_edit_in_sql_agrees_with_the_domain(
     repository: SqlTaskRepository, changes: TaskChanges, start_completed: bool
 ) -> None:
-    task = await repository.add(NewTask.create(owner=ALICE, title="t", description="d"), at=T0)
+    task = (
+        await repository.add(NewTask.create(owner=ALICE, title="t", description="d"), at=T0)
+    ).task
     if start_completed:
         task = await repository.complete(ALICE, task.id, at=at(1)) or task
     edited = await repository.edit(ALICE, task.id, changes, at=at(2))
@@ -103,7 +105,7 @@ async def test_edit_in_sql_agrees_with_the_domain(
 async def test_complete_in_sql_agrees_with_the_domain(
     repository: SqlTaskRepository, start_completed: bool
 ) -> None:
-    task = await repository.add(draft(), at=T0)
+    task = (await repository.add(draft(), at=T0)).task
     if start_completed:
         task = await repository.complete(ALICE, task.id, at=at(1)) or task
     completed = await repository.complete(ALICE, task.id, at=at(2))
@@ -111,7 +113,7 @@ async def test_complete_in_sql_agrees_with_the_domain(
 
 
 async def test_writes_to_another_users_task_change_nothing(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(owner=BOB), at=T0)
+    task = (await repository.add(draft(owner=BOB), at=T0)).task
     assert await repository.edit(ALICE, task.id, TaskChanges.create(title="x"), at=at(1)) is None
     assert await repository.complete(ALICE, task.id, at=at(1)) is None
     assert await repository.delete(ALICE, task.id) is False
@@ -119,14 +121,14 @@ async def test_writes_to_another_users_task_change_nothing(repository: SqlTaskRe
 
 
 async def test_delete_removes_the_row(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(), at=T0)
+    task = (await repository.add(draft(), at=T0)).task
     assert await repository.delete(ALICE, task.id) is True
     assert await repository.get(ALICE, task.id) is None
     assert await repository.delete(ALICE, task.id) is False
 
 
 async def test_racing_completes_count_once(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(), at=T0)
+    task = (await repository.add(draft(), at=T0)).task
     results = await asyncio.gather(
         *(repository.complete(ALICE, task.id, at=at(n + 1)) for n in range(20))
     )
@@ -137,7 +139,7 @@ async def test_racing_completes_count_once(repository: SqlTaskRepository) -> Non
 
 
 async def test_racing_edits_each_count(repository: SqlTaskRepository) -> None:
-    task = await repository.add(draft(), at=T0)
+    task = (await repository.add(draft(), at=T0)).task
     await asyncio.gather(
         *(
             repository.edit(ALICE, task.id, TaskChanges.create(title=f"t{n}"), at=at(n))
@@ -181,9 +183,11 @@ async def test_the_table_refuses_what_the_domain_refuses(
 async def test_the_table_accepts_line_breaks_in_descriptions(
     repository: SqlTaskRepository,
 ) -> None:
-    task = await repository.add(
-        NewTask.create(owner=ALICE, title="t", description="a\n\tb\r\nc"), at=T0
-    )
+    task = (
+        await repository.add(
+            NewTask.create(owner=ALICE, title="t", description="a\n\tb\r\nc"), at=T0
+        )
+    ).task
     assert task.description == "a\n\tb\r\nc"
 
 

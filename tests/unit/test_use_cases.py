@@ -34,7 +34,7 @@ def clock() -> FakeClock:
 async def test_create_stores_an_incomplete_task_for_its_owner(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(ALICE, title=" Buy groceries ")
+    task = (await CreateTask(repository, clock).execute(ALICE, title=" Buy groceries ")).task
     assert (task.owner, task.title, task.completed, task.version) == (
         ALICE,
         "Buy groceries",
@@ -61,18 +61,18 @@ async def test_list_returns_only_the_owners_tasks_in_creation_order(
         clock.advance()
         await create.execute(ALICE, title=title)
         await create.execute(BOB, title=f"bob {title}")
-    listed = await ListTasks(repository).execute(ALICE)
+    listed = (await ListTasks(repository).execute(ALICE)).tasks
     assert [task.title for task in listed] == ["a", "b", "c"]
 
 
 async def test_list_filters_and_limits(repository: FakeTaskRepository, clock: FakeClock) -> None:
     create = CreateTask(repository, clock)
-    ids = [(await create.execute(ALICE, title=str(n))).id for n in range(5)]
+    ids = [((await create.execute(ALICE, title=str(n))).task).id for n in range(5)]
     await CompleteTask(repository, clock).execute(ALICE, ids[1])
     list_tasks = ListTasks(repository)
-    assert [t.id for t in await list_tasks.execute(ALICE, completed=True)] == [ids[1]]
-    assert len(await list_tasks.execute(ALICE, completed=False)) == 4
-    assert [t.id for t in await list_tasks.execute(ALICE, limit=2)] == ids[:2]
+    assert [t.id for t in (await list_tasks.execute(ALICE, completed=True)).tasks] == [ids[1]]
+    assert len((await list_tasks.execute(ALICE, completed=False)).tasks) == 4
+    assert [t.id for t in (await list_tasks.execute(ALICE, limit=2)).tasks] == ids[:2]
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1001])
@@ -86,7 +86,7 @@ async def test_list_refuses_a_limit_out_of_range(
 async def test_get_hides_other_users_tasks(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(BOB, title="bob's")
+    task = (await CreateTask(repository, clock).execute(BOB, title="bob's")).task
     with pytest.raises(TaskNotFound):
         await GetTask(repository).execute(ALICE, task.id)
     assert await GetTask(repository).execute(BOB, task.id) == task
@@ -95,7 +95,7 @@ async def test_get_hides_other_users_tasks(
 async def test_update_applies_changes_and_bumps_version(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(ALICE, title="Buy milk")
+    task = (await CreateTask(repository, clock).execute(ALICE, title="Buy milk")).task
     clock.advance()
     updated = await UpdateTask(repository, clock).execute(
         ALICE, task.id, TaskChanges.create(title="Buy almond milk")
@@ -111,7 +111,7 @@ async def test_update_applies_changes_and_bumps_version(
 async def test_update_of_a_missing_or_foreign_task_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(BOB, title="bob's")
+    task = (await CreateTask(repository, clock).execute(BOB, title="bob's")).task
     update = UpdateTask(repository, clock)
     with pytest.raises(TaskNotFound):
         await update.execute(ALICE, task.id, TaskChanges.create(title="mine now"))
@@ -123,7 +123,7 @@ async def test_update_of_a_missing_or_foreign_task_is_not_found(
 async def test_complete_twice_changes_nothing_the_second_time(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(ALICE, title="t")
+    task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
     complete = CompleteTask(repository, clock)
     clock.advance()
     first = await complete.execute(ALICE, task.id)
@@ -136,7 +136,7 @@ async def test_complete_twice_changes_nothing_the_second_time(
 async def test_complete_of_a_foreign_task_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(BOB, title="t")
+    task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
         await CompleteTask(repository, clock).execute(ALICE, task.id)
     assert repository.tasks[task.id].completed is False
@@ -145,7 +145,7 @@ async def test_complete_of_a_foreign_task_is_not_found(
 async def test_delete_removes_and_then_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(ALICE, title="t")
+    task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
     delete = DeleteTask(repository)
     await delete.execute(ALICE, task.id)
     assert repository.tasks == {}
@@ -156,7 +156,7 @@ async def test_delete_removes_and_then_is_not_found(
 async def test_delete_of_a_foreign_task_is_not_found_and_keeps_it(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
-    task = await CreateTask(repository, clock).execute(BOB, title="t")
+    task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
         await DeleteTask(repository).execute(ALICE, task.id)
     assert task.id in repository.tasks

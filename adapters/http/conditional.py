@@ -1,0 +1,42 @@
+"""Entity tags for tasks (``ETag: "<version>"``) and the conditional headers that use them."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_MAX_DIGITS: Final = len(str(2**63 - 1))
+_ENTITY_TAG: Final = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
+
+
+def entity_tag(version: int) -> str:
+    """The strong entity tag of a task version."""
+    return f'"{version}"'
+
+
+def _tags(header: str) -> list[tuple[bool, str]]:
+    return [(weak == "W/", value) for weak, value in _ENTITY_TAG.findall(header)]
+
+
+def if_match_versions(header: str | None) -> frozenset[int] | None:
+    """The versions an ``If-Match`` header accepts; ``None`` when it sets no condition.
+
+    ``*`` (or no header) means any current version. Comparison is strong (RFC 9110 13.1.1): weak
+    tags never match, and a header naming no usable tag matches nothing (412 for an existing task).
+    """
+    if header is None or header.strip() == "*":
+        return None
+    return frozenset(
+        int(value)
+        for weak, value in _tags(header)
+        if not weak and value.isdigit() and len(value) <= _MAX_DIGITS
+    )
+
+
+def if_none_match_hits(header: str | None, version: int) -> bool:
+    """Whether ``If-None-Match`` names this version (weak comparison, RFC 9110 13.1.2)."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(value == str(version) for _, value in _tags(header))
