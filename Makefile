@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format typecheck test-only bench clean
+.PHONY: install run test lint format test-only browser openapi bench clean
 
 install: $(VENV)/.installed
 
@@ -34,8 +34,21 @@ format: install
 
 test: lint test-only
 
-test-only: install
+test-only: install browser
 	$(BIN)/pytest
+
+# Debian's Chromium for tests/e2e/test_cors_browser.py, installed when missing and we are root with
+# apt-get; otherwise (or offline) that test skips itself. No browser is downloaded from elsewhere.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make browser: installing Debian's chromium"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "make browser: could not install chromium; the browser test will skip" >&2; \
+	fi
+
+# The committed contract file the frontend generates its client from; a test fails on drift.
+openapi: install
+	$(BIN)/taskapi openapi > openapi.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-from adapters.http.context import RequestIdLogFilter
+from adapters.http.context import stamp_log_records_with_request_id
 
 
 def configure_logging(level: str) -> None:
@@ -20,7 +20,7 @@ def configure_logging(level: str) -> None:
             timestamp="time",  # ISO 8601, UTC
         )
     )
-    handler.addFilter(RequestIdLogFilter())
+    stamp_log_records_with_request_id()
     handler.addFilter(_drop_terminal_colours)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from adapters.http.observability import HttpMetrics, ObservabilityMiddleware
+from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import install_problem_handlers, problem
 from adapters.http.routes import HttpServices, router, services
@@ -35,6 +36,7 @@ def build_app(
         description="Each user's tasks, strictly their own. Authenticate with a bearer JWT.",
         lifespan=lifespan,
     )
+    stamp_log_records_with_request_id()
     app.state.services = http_services
     registry = registry or CollectorRegistry()
     metrics = HttpMetrics(registry)

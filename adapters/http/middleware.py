@@ -9,14 +9,14 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http.context import request_id_var
-from adapters.http.problems import problem
+from adapters.http.problems import internal_error, problem
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 MAX_BODY_BYTES: Final = 64 * 1024
 
 
 class RequestIdMiddleware:
-    """Takes a sane ``X-Request-ID`` or makes one, and returns it on every response."""
+    """Takes a sane ``X-Request-ID`` or makes one and returns it on every response, 500s included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,14 +30,23 @@ class RequestIdMiddleware:
         request_id = raw.decode("ascii") if raw is not None else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode("ascii"))
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # The last line of defence: a bug still gets a problem+json 500 with this request's
+            # id, never a stack trace. Past the response start, only the server can cut it off.
+            if started:
+                raise
+            await internal_error(error)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
 

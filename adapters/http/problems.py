@@ -192,8 +192,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return problem(status, code, detail, headers=error.headers)
 
 
-async def _unexpected(request: Request, error: Exception) -> Response:
-    # Logged with its traceback for operators; the client learns nothing about it.
+def internal_error(error: BaseException) -> Response:
+    """The answer to a bug: logged with its traceback for operators; the client learns nothing."""
     error_log.error("unhandled error", exc_info=error)
     return problem(500, "internal_error", "Something went wrong on our side.")
 
@@ -211,4 +211,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyInProgress, _idempotency_in_progress)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
+    # request's context, so even a 500 carries its X-Request-ID.

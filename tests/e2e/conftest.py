@@ -27,7 +27,8 @@ def app_factory(database_url: str) -> Callable[..., FastAPI]:
     """Build an app with settings overrides (e.g. ``jwt_audience="x"``)."""
 
     def build(**overrides: Any) -> FastAPI:
-        return create_app(make_settings(database_url, **overrides))
+        url = overrides.pop("database_url", database_url)
+        return create_app(make_settings(url, **overrides))
 
     return build
 

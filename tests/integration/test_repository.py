@@ -6,13 +6,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.engine import DatabaseOptions, PoolOptions, create_engine
 from adapters.postgres.repository import SqlTaskRepository
 from application.errors import StorageUnavailable
+from application.ports import ListPosition
 from domain.task import NewTask, TaskChanges, UserId
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
@@ -204,3 +205,38 @@ async def test_an_unreachable_database_is_storage_unavailable_quickly() -> None:
                 await repository.add(draft(), at=T0)
     finally:
         await engine.dispose()
+
+
+async def test_pages_are_keyset_not_offset_and_one_round_trip(
+    repository: SqlTaskRepository, engine: AsyncEngine
+) -> None:
+    for n in range(5):
+        await repository.add(draft(f"t{n}"), at=at(n))
+    first = await repository.list(ALICE, limit=2)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        second = await repository.list(ALICE, limit=2, after=first.next_position)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert [t.title for t in second.tasks] == ["t2", "t3"]
+    assert second.total == 5
+    listing = [s for s in statements if "FROM tasks" in s]
+    assert len(listing) == 1, statements  # the page and its count in one statement
+    assert "OFFSET" not in listing[0].upper()
+    assert "(tasks.created_at, tasks.id) >" in listing[0]
+
+
+async def test_a_page_past_the_end_still_counts(repository: SqlTaskRepository) -> None:
+    for n in range(2):
+        await repository.add(draft(f"t{n}"), at=at(n))
+    first = await repository.list(ALICE, limit=2)
+    last = first.tasks[-1]
+    beyond = await repository.list(
+        ALICE, after=ListPosition(created_at=last.created_at, task_id=last.id)
+    )
+    assert (beyond.tasks, beyond.total, beyond.has_more) == ([], 2, False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from application.auth import MAX_TOKEN_LENGTH, Authenticate, authorise_owner
-from application.errors import AuthenticationFailed
+from application.errors import AuthenticationFailed, IdempotencyConflict
 from application.ports import Principal
 from application.tasks import (
     CompleteTask,
@@ -13,7 +13,7 @@ from application.tasks import (
     ListTasks,
     UpdateTask,
 )
-from domain.errors import AccessDenied, InvalidTask, TaskNotFound
+from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
 from domain.task import TaskChanges, UserId
 from tests.fakes import FakeClock, FakeTaskRepository, FakeTokenVerifier
 
@@ -177,3 +177,50 @@ def test_authorise_owner() -> None:
     assert authorise_owner(Principal(ALICE), "alice") == ALICE
     with pytest.raises(AccessDenied):
         authorise_owner(Principal(ALICE), "bob")
+
+
+async def test_create_with_a_key_replays_and_refuses_another_body(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    create = CreateTask(repository, clock)
+    first = await create.execute(ALICE, title=" t ", idempotency_key="k")
+    again = await create.execute(ALICE, title=" t ", idempotency_key="k")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.task == first.task
+    with pytest.raises(IdempotencyConflict):
+        await create.execute(ALICE, title="t", idempotency_key="k")  # trimmed alike, sent unlike
+    assert len(repository.tasks) == 1
+
+
+async def test_list_pages_by_position(repository: FakeTaskRepository, clock: FakeClock) -> None:
+    create = CreateTask(repository, clock)
+    for n in range(5):
+        clock.advance()
+        await create.execute(ALICE, title=str(n))
+    list_tasks = ListTasks(repository)
+    first = await list_tasks.execute(ALICE, limit=2)
+    assert (first.total, first.has_more) == (5, True)
+    second = await list_tasks.execute(ALICE, limit=2, after=first.next_position)
+    assert [t.title for t in second.tasks] == ["2", "3"]
+    last = await list_tasks.execute(ALICE, limit=2, after=second.next_position)
+    assert ([t.title for t in last.tasks], last.has_more, last.next_position) == (
+        ["4"],
+        False,
+        None,
+    )
+
+
+async def test_writes_honour_expected_versions(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
+    with pytest.raises(StaleVersion):
+        await UpdateTask(repository, clock).execute(
+            ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({2})
+        )
+    with pytest.raises(StaleVersion):
+        await DeleteTask(repository).execute(ALICE, task.id, expected_versions=frozenset())
+    done = await CompleteTask(repository, clock).execute(
+        ALICE, task.id, expected_versions=frozenset({1})
+    )
+    assert done.version == 2

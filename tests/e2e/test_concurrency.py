@@ -1,0 +1,137 @@
+"""Optimistic concurrency: ETag on single-task responses, If-Match (412), If-None-Match (304)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Rows
+from tests.e2e.helpers import assert_problem, create
+from tests.tokens import bearer
+
+
+def with_if_match(value: str) -> dict[str, str]:
+    return {**bearer(), "If-Match": value}
+
+
+async def test_every_single_task_response_carries_its_version_as_etag(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    task_id = created.json()["id"]
+    assert created.headers["etag"] == '"1"'
+    got = await client.get(f"/api/alice/tasks/{task_id}", headers=bearer())
+    assert got.headers["etag"] == '"1"'
+    put = await client.put(f"/api/alice/tasks/{task_id}", json={"title": "u"}, headers=bearer())
+    assert put.headers["etag"] == '"2"'
+    done = await client.patch(f"/api/alice/tasks/{task_id}/complete", headers=bearer())
+    assert done.headers["etag"] == '"3"'
+
+
+@pytest.mark.parametrize("if_match", ['"1"', '"7", "1"', "*", ' "1" '])
+async def test_put_with_a_current_if_match_applies(
+    client: httpx.AsyncClient, if_match: str
+) -> None:
+    task = await create(client)
+    response = await client.put(
+        f"/api/alice/tasks/{task['id']}", json={"title": "new"}, headers=with_if_match(if_match)
+    )
+    assert response.status_code == 200
+    assert response.json()["version"] == 2
+
+
+@pytest.mark.parametrize("if_match", ['"2"', 'W/"1"', "1", '"abc"', '""'])
+async def test_put_with_a_stale_if_match_is_412_and_changes_nothing(
+    client: httpx.AsyncClient, rows: Rows, if_match: str
+) -> None:
+    task = await create(client, title="original")
+    response = await client.put(
+        f"/api/alice/tasks/{task['id']}", json={"title": "new"}, headers=with_if_match(if_match)
+    )
+    assert_problem(response, 412, "precondition_failed")
+    assert response.headers["etag"] == '"1"'  # the current version, to re-read or retry with
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert (stored["title"], stored["version"]) == ("original", 1)
+
+
+async def test_complete_honours_if_match(client: httpx.AsyncClient, rows: Rows) -> None:
+    task = await create(client)
+    stale = await client.patch(
+        f"/api/alice/tasks/{task['id']}/complete", headers=with_if_match('"5"')
+    )
+    assert_problem(stale, 412, "precondition_failed")
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert stored["completed"] is False
+    fresh = await client.patch(
+        f"/api/alice/tasks/{task['id']}/complete", headers=with_if_match('"1"')
+    )
+    assert fresh.status_code == 200
+    assert fresh.json()["completed"] is True
+
+
+async def test_delete_honours_if_match(client: httpx.AsyncClient, rows: Rows) -> None:
+    task = await create(client)
+    stale = await client.delete(f"/api/alice/tasks/{task['id']}", headers=with_if_match('"2"'))
+    assert_problem(stale, 412, "precondition_failed")
+    assert await rows.get(task["id"]) is not None
+    fresh = await client.delete(f"/api/alice/tasks/{task['id']}", headers=with_if_match('"1"'))
+    assert fresh.status_code == 204
+    assert await rows.get(task["id"]) is None
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_404_comes_before_412(client: httpx.AsyncClient, method: str) -> None:
+    other = await create(client, user="bob")
+    path = f"/api/alice/tasks/{other['id']}" + ("/complete" if method == "PATCH" else "")
+    body = {"title": "x"} if method == "PUT" else None
+    response = await client.request(method, path, json=body, headers=with_if_match('"9"'))
+    assert_problem(response, 404, "task_not_found")
+
+
+async def test_twenty_racing_writers_with_one_if_match_exactly_one_wins(
+    client: httpx.AsyncClient, rows: Rows
+) -> None:
+    task = await create(client)
+    responses = await asyncio.gather(
+        *(
+            client.put(
+                f"/api/alice/tasks/{task['id']}",
+                json={"title": f"writer {n}"},
+                headers=with_if_match('"1"'),
+            )
+            for n in range(20)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * 19
+    winner = next(r for r in responses if r.status_code == 200).json()
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert (stored["version"], stored["title"]) == (2, winner["title"])
+
+
+async def test_if_none_match_gives_304_while_unchanged(client: httpx.AsyncClient) -> None:
+    task = await create(client)
+    path = f"/api/alice/tasks/{task['id']}"
+    unchanged = await client.get(path, headers={**bearer(), "If-None-Match": '"1"'})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == '"1"'
+    weak = await client.get(path, headers={**bearer(), "If-None-Match": 'W/"1"'})
+    assert weak.status_code == 304
+    await client.put(path, json={"title": "changed"}, headers=bearer())
+    changed = await client.get(path, headers={**bearer(), "If-None-Match": '"1"'})
+    assert changed.status_code == 200
+    assert changed.json()["title"] == "changed"
+
+
+async def test_if_none_match_never_reveals_another_users_task(client: httpx.AsyncClient) -> None:
+    other = await create(client, user="bob")
+    response = await client.get(
+        f"/api/alice/tasks/{other['id']}", headers={**bearer(), "If-None-Match": "*"}
+    )
+    assert_problem(response, 404, "task_not_found")
