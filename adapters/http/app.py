@@ -11,9 +11,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from adapters.http.observability import HttpMetrics, ObservabilityMiddleware
-from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import install_problem_handlers, problem
 from adapters.http.routes import HttpServices, router, services

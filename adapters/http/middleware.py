@@ -16,7 +16,7 @@ MAX_BODY_BYTES: Final = 64 * 1024
 
 
 class RequestIdMiddleware:
-    """Takes a sane ``X-Request-ID`` or makes one and returns it on every response, 500s included."""
+    """Takes a sane ``X-Request-ID`` or makes one; returns it on every response, 500s too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
