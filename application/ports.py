@@ -56,9 +56,14 @@ class Creation:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller, as proven by a verified token."""
+    """The authenticated caller, as proven by a verified token.
+
+    ``expires_at`` (seconds since the epoch, leeway included) is when the proof stops holding,
+    if the verifier knows it.
+    """
 
     user_id: UserId
+    expires_at: float | None = None
 
 
 class TokenVerifier(Protocol):

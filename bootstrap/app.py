@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await container.database().start()
         purger = asyncio.create_task(
             purge_idempotency_keys_forever(container.idempotency_janitor())
         )
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
-            await container.engine().dispose()
+            await container.database().close()
 
     app = build_app(
         http_services,

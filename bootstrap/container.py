@@ -1,6 +1,6 @@
 """The dependency-injector container: which adapter implements which port.
 
-Everything is a Singleton built once per process: the engine and its pool, the repository, the
+Everything is a Singleton built once per process: the database pool, the repository, the
 verifier and the use cases hold no per-request state (each repository call opens its own
 transaction), so no provider is ever constructed on the request path.
 """
@@ -17,20 +17,19 @@ from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
 from adapters.http.routes import HttpServices
 from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, JoseTokenVerifier, JwtRules
-from adapters.postgres.engine import DatabaseOptions, PoolOptions, create_engine
+from adapters.postgres.database import Database, PoolOptions
+from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.metrics import PoolCollector
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
-from application.auth import Authenticate
+from application.auth import Authenticate, CachedTokenVerifier
 from application.tasks import CompleteTask, CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from bootstrap.settings import Settings
 
 
 def _pool_options(settings: Settings) -> PoolOptions:
     return PoolOptions(
-        size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        acquire_timeout=settings.database_pool_timeout,
+        size=settings.database_pool_size, acquire_timeout=settings.database_pool_timeout
     )
 
 
@@ -60,9 +59,9 @@ def _cursor_key(settings: Settings) -> bytes:
     ).digest()
 
 
-def _registry(engine: object) -> CollectorRegistry:
+def _registry(database: Database) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(PoolCollector(engine))  # type: ignore[arg-type]  # the engine Singleton
+    registry.register(PoolCollector(database))
     return registry
 
 
@@ -71,20 +70,24 @@ class Container(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
 
-    engine = providers.Singleton(
-        create_engine,
+    database = providers.Singleton(
+        Database,
         providers.Callable(_database_options, settings),
         providers.Callable(_pool_options, settings),
     )
     clock = providers.Singleton(SystemClock)
-    repository = providers.Singleton(SqlTaskRepository, engine=engine)
-    idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, engine=engine)
-    metrics_registry = providers.Singleton(_registry, engine)
-    database_health = providers.Singleton(DatabaseHealth, engine=engine)
+    repository = providers.Singleton(SqlTaskRepository, database=database)
+    idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, database=database)
+    metrics_registry = providers.Singleton(_registry, database)
+    database_health = providers.Singleton(DatabaseHealth, database=database)
     token_verifier = providers.Singleton(
-        JoseTokenVerifier,
-        secret=providers.Callable(_shared_secret, settings),
-        rules=providers.Callable(_jwt_rules, settings),
+        CachedTokenVerifier,
+        inner=providers.Singleton(
+            JoseTokenVerifier,
+            secret=providers.Callable(_shared_secret, settings),
+            rules=providers.Callable(_jwt_rules, settings),
+        ),
+        clock=clock,
     )
 
     http_services = providers.Singleton(

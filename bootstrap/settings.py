@@ -31,8 +31,7 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
     database_pooler: Literal["transaction", "off"] | None = None
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     database_pool_timeout: float = Field(default=3.0, gt=0, le=60)
     database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
     database_statement_timeout: float = Field(default=10.0, gt=0, le=600)

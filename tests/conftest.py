@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.postgres.engine import DatabaseOptions, create_engine
+from adapters.postgres.database import Database
+from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.migrate import upgrade
 from tests.database import create_database, drop_database, postgres_server
 
@@ -38,10 +39,20 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A pooled engine on the session database."""
-    created = create_engine(DatabaseOptions.from_url(database_url))
+    """A SQLAlchemy engine on the session database, for tests to look at the rows directly."""
+    options = DatabaseOptions.from_url(database_url)
+    created = create_async_engine(options.url, connect_args=options.connect_args)
     yield created
     await created.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The service's own connection pool on the session database."""
+    started = Database(DatabaseOptions.from_url(database_url))
+    await started.start()
+    yield started
+    await started.close()
 
 
 @pytest.fixture

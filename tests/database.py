@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -62,7 +63,7 @@ def postgres_server(tmp_dir: Path) -> Iterator[tuple[str, str]]:
         yield url, "embedded PostgreSQL"
 
 
-def _admin_target(server_url: str) -> tuple[str, dict[str, object]]:
+def _admin_target(server_url: str) -> tuple[str, dict[str, Any]]:
     """A plain libpq-style DSN for asyncpg and its connect arguments, from any supported URL."""
     options = DatabaseOptions.from_url(server_url)
     dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.http.context import stamp_log_records_with_request_id
-from adapters.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from adapters.http.observability import HttpMetrics, ObservabilityMiddleware
+from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddleware
+from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import install_problem_handlers, problem
-from adapters.http.routes import HttpServices, router, services
+from adapters.http.routes import HttpServices, register_routes, services
 from adapters.http.schemas import TaskCreate, TaskUpdate
 
 _EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID"]
@@ -35,12 +35,15 @@ def build_app(
         version="1.0.0",
         description="Each user's tasks, strictly their own. Authenticate with a bearer JWT.",
         lifespan=lifespan,
+        # Metrics are Prometheus' (/metrics); FastAPI's OpenTelemetry hooks would only cost a
+        # provider lookup per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     stamp_log_records_with_request_id()
     app.state.services = http_services
     registry = registry or CollectorRegistry()
     metrics = HttpMetrics(registry)
-    app.include_router(router)
+    register_routes(app)
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["service"], summary="Liveness: the process runs")
@@ -74,7 +77,8 @@ def build_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = openapi_builder(app, (TaskCreate, TaskUpdate))  # type: ignore[method-assign]  # FastAPI's documented override
-    # Outermost last: request id first, so every later layer (and its logs) sees it.
+    # Added innermost first. The edge is outermost, so every later layer (and its logs) sees the
+    # request id; the body limit is inside CORS, so a 413 carries CORS headers.
     app.add_middleware(BodySizeLimitMiddleware)
     if cors_origins:
         app.add_middleware(
@@ -92,6 +96,5 @@ def build_app(
             expose_headers=_EXPOSED_HEADERS,
             max_age=600,
         )
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestEdgeMiddleware, metrics=metrics)
     return app

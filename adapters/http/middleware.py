@@ -1,54 +1,91 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput and breaks contextvars)."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput and breaks contextvars).
+
+``RequestEdgeMiddleware`` is the outermost layer and does, with one ``send`` wrapper, what every
+request needs: its id, its timing, access log and metrics, and the last-resort 500.
+``BodySizeLimitMiddleware`` sits inside the CORS layer, so that a 413 still carries CORS headers
+and a browser can read it.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-import uuid
+import time
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http.context import request_id_var
+from adapters.http.observability import UNMATCHED, HttpMetrics
 from adapters.http.problems import internal_error, problem
+
+access_log = logging.getLogger("taskapi.access")
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 MAX_BODY_BYTES: Final = 64 * 1024
 
 
-class RequestIdMiddleware:
-    """Takes a sane ``X-Request-ID`` or makes one; returns it on every response, 500s too."""
+class RequestEdgeMiddleware:
+    """Request id (taken when sane, else made), timing, access log, metrics, and the last 500."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        raw = given if given is not None and _REQUEST_ID.fullmatch(given) else None
-        request_id = raw.decode("ascii") if raw is not None else uuid.uuid4().hex
+        if given is not None and _REQUEST_ID.fullmatch(given):
+            request_id = given.decode("ascii")
+        else:
+            request_id = os.urandom(16).hex()
         token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode("ascii"))
-        started = False
+        id_header = (b"x-request-id", request_id.encode("ascii"))
+        status = 0
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
+        async def edge_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [*message.get("headers", ()), header]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, edge_send)
         except Exception as error:
-            # The last line of defence: a bug still gets a problem+json 500 with this request's
-            # id, never a stack trace. Past the response start, only the server can cut it off.
-            if started:
+            # A bug still gets a problem+json 500 with this request's id, never a stack trace.
+            # Past the response start, only the server can cut the response off.
+            if status:
                 raise
-            await internal_error(error)(scope, receive, send_with_id)
+            await internal_error(error)(scope, receive, edge_send)
         finally:
+            self.metrics.in_flight.dec()
+            self._record(scope, status or 500, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED
+        method = scope["method"]
+        self.metrics.observe(method, route, status, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "user": scope.get("state", {}).get("subject"),
+                    "client": client[0] if client else None,
+                },
+            )
 
 
 class _BodyTooLarge(Exception):
@@ -56,7 +93,7 @@ class _BodyTooLarge(Exception):
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413, by header or while streaming."""
+    """Refuses bodies over ``max_bytes`` with 413, by ``Content-Length`` or while streaming."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -67,16 +104,18 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and not length.isdigit():
-            await problem(400, "bad_request", "Content-Length is not a number.")(
-                scope, receive, send
-            )
-            return
-        if length is not None and int(length) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if length is not None:
+            # The server delivers no more than Content-Length bytes: checking it is enough.
+            if not length.isdigit():
+                await problem(400, "bad_request", "Content-Length is not a number.")(
+                    scope, receive, send
+                )
+            elif int(length) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -87,17 +126,10 @@ class BodySizeLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            if started:
-                raise
+            # Handlers read the whole body before they answer, so no response has started.
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:

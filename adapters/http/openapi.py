@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.http.schemas import TaskOut
+
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
 
@@ -66,6 +68,18 @@ _DESCRIPTIONS: Final = {
     503: "The database is unreachable (`database_unavailable`); see Retry-After",
 }
 _PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
+BEARER_SECURITY: Final[dict[str, Any]] = {"security": [{"HTTPBearer": []}]}
+_BEARER_SCHEME: Final = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT from the auth system",
+}
+
+
+def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
+    """``openapi_extra`` declaring parameters that the handler reads itself."""
+    return {"parameters": params}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -105,8 +119,9 @@ def openapi_builder(
             description=app.description,
             routes=app.routes,
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        models: tuple[type[BaseModel], ...] = (*body_models, Problem, FieldError)
+        schema.setdefault("components", {})["securitySchemes"] = {"HTTPBearer": _BEARER_SCHEME}
+        components = schema["components"].setdefault("schemas", {})
+        models: tuple[type[BaseModel], ...] = (*body_models, TaskOut, Problem, FieldError)
         for model in models:
             definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(definition.pop("$defs", {}))

@@ -90,7 +90,9 @@ class JoseTokenVerifier:
             raise AuthenticationFailed(
                 f"claim {self._rules.user_id_claim!r} is not a valid user id"
             )
-        return Principal(user_id=UserId(subject))
+        # Verified above: exp is present and numeric.
+        expires_at = float(claims["exp"]) + self._rules.leeway_seconds
+        return Principal(user_id=UserId(subject), expires_at=expires_at)
 
 
 def _reason(error: JWTError) -> str:

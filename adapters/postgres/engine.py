@@ -1,4 +1,4 @@
-"""The async engine: PostgreSQL URLs as Neon hands them out, pooling, and pooler-safe settings.
+"""PostgreSQL URLs as Neon hands them out, and the SQLAlchemy engine that migrations run on.
 
 SQLAlchemy's asyncpg dialect passes URL query parameters to ``asyncpg.connect`` as keywords, so a
 Neon URL (``?sslmode=require&channel_binding=require``) would fail with "unexpected keyword
@@ -135,32 +135,6 @@ def _unique_statement_name() -> str:
     return f"__taskapi_{uuid.uuid4().hex}__"
 
 
-@dataclass(frozen=True, slots=True)
-class PoolOptions:
-    """Connection pool sizing and health settings."""
-
-    size: int = 10
-    max_overflow: int = 10
-    acquire_timeout: float = 3.0
-    # Below Neon's default suspend-after-idle of 5 minutes, so no pooled connection outlives
-    # its compute.
-    recycle_seconds: int = 240
-
-
-def create_engine(options: DatabaseOptions, pool: PoolOptions | None = None) -> AsyncEngine:
-    """Create the async engine with a pool that checks connections before use."""
-    pool = pool or PoolOptions()
-    return create_async_engine(
-        options.url,
-        connect_args=options.connect_args,
-        pool_size=pool.size,
-        max_overflow=pool.max_overflow,
-        pool_timeout=pool.acquire_timeout,
-        pool_recycle=pool.recycle_seconds,
-        pool_pre_ping=True,
-    )
-
-
 def create_unpooled_engine(options: DatabaseOptions) -> AsyncEngine:
-    """Create an engine without a pool, for one-off work such as migrations."""
+    """Create a SQLAlchemy async engine without a pool, for one-off work such as migrations."""
     return create_async_engine(options.url, connect_args=options.connect_args, poolclass=NullPool)

@@ -1,24 +1,16 @@
-"""``DatabaseHealth``: the ``HealthProbe`` port on the engine's pool."""
+"""``DatabaseHealth``: the ``HealthProbe`` port on the ``Database`` pool."""
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from adapters.postgres.database import Database
 
 
 class DatabaseHealth:
     """Ready when a pooled connection answers ``SELECT 1`` within ``timeout`` seconds."""
 
-    def __init__(self, engine: AsyncEngine, timeout: float = 2.0) -> None:
-        self._engine = engine
+    def __init__(self, database: Database, timeout: float = 2.0) -> None:
+        self._database = database
         self._timeout = timeout
 
     async def is_ready(self) -> bool:
-        try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001  # any failure to answer means "not ready"
-            return False
-        return True
+        return await self._database.ping(self._timeout)

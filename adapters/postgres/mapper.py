@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Row
 
 from adapters.postgres.tables import TaskRow
 from domain.task import Task, UserId
@@ -13,18 +12,18 @@ from domain.task import Task, UserId
 TASK_COLUMNS = tuple(TaskRow.__table__.c)  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
 
 
-def to_domain(row: Row[*tuple[Any, ...]]) -> Task:
+def to_domain(row: Mapping[str, Any]) -> Task:
     """Build the entity from a row holding all ``TASK_COLUMNS`` (as selected or returned)."""
     return Task(
-        id=row.id,
-        owner=UserId(row.user_id),
-        title=row.title,
-        description=row.description,
-        completed=row.completed,
-        completed_at=row.completed_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
+        id=row["id"],
+        owner=UserId(row["user_id"]),
+        title=row["title"],
+        description=row["description"],
+        completed=row["completed"],
+        completed_at=row["completed_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 import httpx
 from fastapi import FastAPI
 
+from adapters.http.schemas import TaskOut
 from tests.tokens import bearer
 
 PROBLEM: Final = "application/problem+json"
@@ -55,6 +56,7 @@ def media_type(response: httpx.Response) -> str:
 def assert_task(task: dict[str, Any], *, user: str) -> None:
     """``task`` has the contract's shape and belongs to ``user``."""
     assert set(task) == TASK_FIELDS
+    TaskOut.model_validate(task)  # the documented schema (OpenAPI) of what was written
     assert isinstance(task["id"], int)
     assert task["id"] > 0
     assert task["user_id"] == user

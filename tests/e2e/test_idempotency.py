@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.database import Database
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor
 from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem
@@ -139,7 +140,7 @@ async def test_an_expired_key_counts_as_new(
 
 
 async def test_the_janitor_purges_only_expired_keys(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database
 ) -> None:
     await client.post("/api/alice/tasks", json={"title": "old"}, headers=keyed("old"))
     await client.post("/api/alice/tasks", json={"title": "new"}, headers=keyed("new"))
@@ -150,7 +151,7 @@ async def test_the_janitor_purges_only_expired_keys(
                 " WHERE key = 'old'"
             )
         )
-    purged = await SqlIdempotencyKeyJanitor(engine).purge(datetime.now(UTC))
+    purged = await SqlIdempotencyKeyJanitor(database).purge(datetime.now(UTC))
     assert purged == 1
     async with engine.connect() as connection:
         keys = (await connection.execute(text("SELECT key FROM idempotency_keys"))).scalars()

@@ -71,7 +71,7 @@ async def test_metrics_count_requests_by_route_template_and_status(
     assert (
         f'taskapi_http_request_duration_seconds_bucket{{le="0.005",method="GET",{route}}}' in text
     )
-    for gauge in ("checked_out", "idle", "overflow", "size"):
+    for gauge in ("open", "checked_out", "idle", "max"):
         assert f"taskapi_db_pool_{gauge} " in text
 
 

@@ -31,6 +31,7 @@ async def test_every_api_operation_uses_the_bearer_scheme(client: httpx.AsyncCli
     assert schemes["HTTPBearer"] == {
         "type": "http",
         "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "A JWT from the auth system",
     }
     for path, operations in document["paths"].items():

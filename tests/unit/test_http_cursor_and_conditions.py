@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -10,7 +12,9 @@ from hypothesis import strategies as st
 
 from adapters.http.conditional import if_match_versions, if_none_match_hits
 from adapters.http.cursor import CursorCodec, InvalidCursor
+from adapters.http.schemas import task_json, tasks_json, utc_timestamp
 from application.ports import ListPosition
+from domain.task import Task, UserId
 
 CODEC = CursorCodec(b"k" * 32)
 POSITION = ListPosition(created_at=datetime(2026, 1, 14, 9, 30, 0, 123456, tzinfo=UTC), task_id=42)
@@ -79,3 +83,37 @@ def test_if_match_is_a_strong_comparison(
 )
 def test_if_none_match_is_a_weak_comparison(header: str | None, hit: bool) -> None:
     assert if_none_match_hits(header, 3) is hit
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_timestamps_always_have_microseconds_and_z(value: datetime) -> None:
+    text = utc_timestamp(value)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+    assert datetime.fromisoformat(text) == value
+
+
+def test_timestamps_in_other_zones_are_written_in_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert (
+        utc_timestamp(datetime(2026, 1, 1, 3, 0, tzinfo=plus_two)) == "2026-01-01T01:00:00.000000Z"
+    )
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 123456, 999999])
+def test_tasks_are_written_with_microseconds_even_when_zero(microsecond: int) -> None:
+    moment = datetime(2026, 1, 14, 9, 30, 0, microsecond, tzinfo=UTC)
+    task = Task(
+        id=1,
+        owner=UserId("alice"),
+        title="t",
+        description=None,
+        completed=True,
+        completed_at=moment,
+        created_at=moment,
+        updated_at=moment,
+        version=1,
+    )
+    written = json.loads(task_json(task))
+    expected = f"2026-01-14T09:30:00.{microsecond:06d}Z"
+    assert written["created_at"] == written["updated_at"] == written["completed_at"] == expected
+    assert json.loads(tasks_json([task])) == [written]
