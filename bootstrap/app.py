@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.database().start()
+        # Everything built so far (modules, routes, schemas: ~100k objects) lives as long as the
+        # process. Moving it out of the collector's reach keeps full collections short, which
+        # measured, is what keeps p95 latency under load close to a lean server's.
+        gc.freeze()
         purger = asyncio.create_task(
             purge_idempotency_keys_forever(container.idempotency_janitor())
         )

@@ -56,6 +56,11 @@ class Database:
         self._options = options
         self._pool_options = pool or PoolOptions()
         self._pool: asyncpg.Pool | None = None
+        # First come, first served: asyncpg's pool hands a released connection to whichever
+        # task asks next, so under load a waiting request can be overtaken again and again (we
+        # measured p90 at twice p50). asyncio.Semaphore hands each freed slot to the longest
+        # waiter; holding a slot guarantees the pool has a connection (or room for one) free.
+        self._slots = asyncio.Semaphore(self._pool_options.size)
 
     def _connect_kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self._options.connect_args.items() if k not in _DIALECT_ONLY}
@@ -98,24 +103,30 @@ class Database:
         pool = self._pool
         if pool is None:
             raise StorageUnavailable("the database pool is not started")
-        try:
-            # A free slot is taken at once (opening a connection in it is bounded by the connect
-            # timeout); only when every connection is in use is the wait bounded here. This is
-            # asyncio.timeout rather than acquire(timeout=), which runs the wait in a task of its
-            # own: measurably slower when a busy pool makes every request wait a little.
-            if pool.get_size() - pool.get_idle_size() >= pool.get_max_size():
+        slots = self._slots
+        if slots.locked():
+            try:
                 async with asyncio.timeout(self._pool_options.acquire_timeout):
-                    conn = await pool.acquire()
-            else:
-                conn = await pool.acquire()
-        except UNAVAILABLE as error:
-            raise StorageUnavailable(type(error).__name__) from error
+                    await slots.acquire()
+            except TimeoutError as error:
+                raise StorageUnavailable("no database connection free in time") from error
+        else:
+            await slots.acquire()  # free: returns at once
         try:
-            yield conn
-        except UNAVAILABLE as error:
-            raise StorageUnavailable(type(error).__name__) from error
+            try:
+                # Immediate with a slot held; opening a new connection is bounded by the
+                # connect timeout.
+                conn = await pool.acquire()
+            except UNAVAILABLE as error:
+                raise StorageUnavailable(type(error).__name__) from error
+            try:
+                yield conn
+            except UNAVAILABLE as error:
+                raise StorageUnavailable(type(error).__name__) from error
+            finally:
+                await pool.release(conn)
         finally:
-            await pool.release(conn)
+            slots.release()
 
     async def ping(self, timeout: float) -> bool:  # noqa: ASYNC109  # a deadline for a probe
         """Whether ``SELECT 1`` answers within ``timeout`` seconds."""
