@@ -16,7 +16,6 @@ import uvicorn
 from jose import jwt
 
 from adapters.postgres.engine import DatabaseUrlError
-from adapters.postgres.migrate import downgrade, upgrade
 from bootstrap.app import create_app
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigError, Settings, load_settings
@@ -29,11 +28,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     configure_logging(settings.log_level)
     # Fail here, in one line, rather than in each worker.
     settings.database()
-    settings.shared_secret()
-    create_app(settings)
+    settings.token_verification()
+    app = create_app(settings)
     uvicorn.run(
-        "bootstrap.app:create_app",
-        factory=True,
+        # One worker serves the app built (and checked) here; several each build their own.
+        app if workers == 1 else "bootstrap.app:create_app",
+        factory=workers != 1,
         host=host,
         port=port,
         workers=workers,
@@ -47,6 +47,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
 
 def _migrate(settings: Settings, revision: str, down: bool) -> None:
+    # Imported here: Alembic is only needed by this command, and slows every start-up.
+    from adapters.postgres.migrate import downgrade, upgrade  # noqa: PLC0415
+
     options = settings.database()
     if down:
         downgrade(options, revision)
@@ -57,7 +60,7 @@ def _migrate(settings: Settings, revision: str, down: bool) -> None:
 
 def _token(settings: Settings, subject: str, ttl: int) -> str:
     secret = settings.shared_secret()
-    algorithm = next(name for name in settings.jwt_algorithms if name.startswith("HS"))
+    algorithm = settings.signing_algorithm()
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl}
     if settings.jwt_user_id_claim != "sub":
@@ -110,7 +113,7 @@ def _dev(host: str, port: int) -> None:
 
 def _dev_serve(host: str, port: int) -> None:
     settings = load_settings()
-    upgrade(settings.database())
+    _migrate(settings, "head", down=False)
     token = _token(settings, DEV_USER, ttl=24 * 3600)
     base = f"http://{host}:{port}"
     auth = shlex.quote(f"Authorization: Bearer {token}")

@@ -16,15 +16,18 @@ from prometheus_client import CollectorRegistry
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
 from adapters.http.routes import HttpServices
-from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, JoseTokenVerifier, JwtRules
+from adapters.jwt.jose_verifier import JoseTokenVerifier, JwtRules
+from adapters.jwt.jwks_verifier import JwksTokenVerifier
+from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.metrics import PoolCollector
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
 from application.auth import Authenticate, CachedTokenVerifier
+from application.ports import TokenVerifier
 from application.tasks import CompleteTask, CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
-from bootstrap.settings import Settings
+from bootstrap.settings import ConfigError, Settings
 
 
 def _pool_options(settings: Settings) -> PoolOptions:
@@ -37,9 +40,15 @@ def _database_options(settings: Settings) -> DatabaseOptions:
     return settings.database()
 
 
-def _jwt_rules(settings: Settings) -> JwtRules:
+JWKS_REFETCH_MIN_INTERVAL = 30.0
+"""At most one JWKS fetch per this many seconds (an unknown ``kid`` asks for one)."""
+JWKS_FETCH_TIMEOUT = 3.0
+"""A JWKS fetch that takes longer is abandoned: the request gets a 401, not a wait."""
+
+
+def _jwt_rules(settings: Settings, algorithms: tuple[str, ...]) -> JwtRules:
     return JwtRules(
-        algorithms=tuple(name for name in settings.jwt_algorithms if name in HMAC_ALGORITHMS),
+        algorithms=algorithms,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
         leeway_seconds=settings.jwt_leeway_seconds,
@@ -47,16 +56,50 @@ def _jwt_rules(settings: Settings) -> JwtRules:
     )
 
 
-def _shared_secret(settings: Settings) -> str:
-    return settings.shared_secret()
+def _token_verifier(settings: Settings) -> TokenVerifier:
+    """The shared-secret verifier, the JWKS verifier, or both behind the token's ``alg``."""
+    verification = settings.token_verification()
+    routes: dict[str, TokenVerifier] = {}
+    if verification.secret is not None and verification.hmac_algorithms:
+        jose = JoseTokenVerifier(
+            verification.secret, _jwt_rules(settings, verification.hmac_algorithms)
+        )
+        routes.update(dict.fromkeys(verification.hmac_algorithms, jose))
+    if verification.jwks_url is not None and verification.jwks_algorithms:
+        jwks = JwksTokenVerifier(
+            verification.jwks_url,
+            _jwt_rules(settings, verification.jwks_algorithms),
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            refetch_min_interval=min(JWKS_REFETCH_MIN_INTERVAL, settings.jwt_jwks_cache_seconds),
+            fetch_timeout=JWKS_FETCH_TIMEOUT,
+        )
+        routes.update(dict.fromkeys(verification.jwks_algorithms, jwks))
+    verifiers = set(map(id, routes.values()))
+    if len(verifiers) == 1:
+        return next(iter(routes.values()))
+    return AlgorithmRoutingVerifier(routes)
+
+
+CURSOR_KEY_LABEL = b"taskapi/cursor/v1"
+CURSOR_KEY_FROM_DATABASE_URL_LABEL = b"taskapi/cursor/v1/from-database-url"
 
 
 def _cursor_key(settings: Settings) -> bytes:
-    # Derived from the shared secret, so every replica signs and checks the same cursors, and
-    # a cursor's MAC can never be mistaken for a token signature.
-    return hmac.new(
-        settings.shared_secret().encode(), b"taskapi/cursor/v1", hashlib.sha256
-    ).digest()
+    """The HMAC key of page cursors: the same in every replica, never a token-signing key.
+
+    From ``CURSOR_SECRET`` if set, else from ``JWT_SECRET``, else from the full ``DATABASE_URL``
+    (which holds the database password, and which every replica of one deployment shares).
+    """
+    if settings.cursor_secret is not None:
+        material, label = settings.cursor_secret.get_secret_value().encode(), CURSOR_KEY_LABEL
+    elif settings.jwt_secret is not None:
+        material, label = settings.jwt_secret.get_secret_value().encode(), CURSOR_KEY_LABEL
+    else:
+        if settings.database_url is None:
+            raise ConfigError("CURSOR_SECRET: not set, and no JWT_SECRET or DATABASE_URL to use")
+        material = settings.database_url.get_secret_value().encode()
+        label = CURSOR_KEY_FROM_DATABASE_URL_LABEL
+    return hmac.new(material, label, hashlib.sha256).digest()
 
 
 def _registry(database: Database) -> CollectorRegistry:
@@ -81,13 +124,7 @@ class Container(containers.DeclarativeContainer):
     metrics_registry = providers.Singleton(_registry, database)
     database_health = providers.Singleton(DatabaseHealth, database=database)
     token_verifier = providers.Singleton(
-        CachedTokenVerifier,
-        inner=providers.Singleton(
-            JoseTokenVerifier,
-            secret=providers.Callable(_shared_secret, settings),
-            rules=providers.Callable(_jwt_rules, settings),
-        ),
-        clock=clock,
+        CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
 
     http_services = providers.Singleton(

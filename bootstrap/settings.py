@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, MIN_SECRET_BYTES
+from adapters.jwt.jwks_verifier import ASYMMETRIC_ALGORITHMS, DEFAULT_JWKS_ALGORITHMS
 from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
 
-# python-jose (shared secret) verifies these; asymmetric ones need a JWKS verifier.
-KNOWN_ALGORITHMS = HMAC_ALGORITHMS | {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"}
+# python-jose verifies HS* with JWT_SECRET; PyJWT verifies the asymmetric ones with JWT_JWKS_URL.
+KNOWN_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
+DEFAULT_HMAC_ALGORITHMS = ("HS256",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenVerification:
+    """How tokens are verified: a shared secret, a JWKS, or both, each with its algorithms."""
+
+    secret: str | None
+    hmac_algorithms: tuple[str, ...]
+    jwks_url: str | None
+    jwks_algorithms: tuple[str, ...]
 
 
 def _comma_list(value: object) -> object:
@@ -37,11 +51,14 @@ class Settings(BaseSettings):
     database_statement_timeout: float = Field(default=10.0, gt=0, le=600)
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
-    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("HS256",)
+    jwt_jwks_cache_seconds: int = Field(default=300, ge=1, le=86_400)
+    # Unset: HS256 with JWT_SECRET, EdDSA,ES256,RS256 with JWT_JWKS_URL, both with both.
+    jwt_algorithms: Annotated[tuple[str, ...] | None, NoDecode] = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     jwt_leeway_seconds: int = Field(default=0, ge=0, le=600)
     jwt_user_id_claim: str = Field(default="sub", min_length=1)
+    cursor_secret: SecretStr | None = None
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -53,6 +70,7 @@ class Settings(BaseSettings):
         "jwt_jwks_url",
         "jwt_audience",
         "jwt_issuer",
+        "cursor_secret",
         mode="before",
     )(_blank_is_none)
 
@@ -61,16 +79,28 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secret", "cursor_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
         return value
 
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL")
+            return value.strip()
+        return value
+
     @field_validator("jwt_algorithms")
     @classmethod
-    def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_algorithms(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
         if not value:
             raise ValueError("must name at least one algorithm")
         unknown = [name for name in value if name not in KNOWN_ALGORITHMS]
@@ -100,19 +130,67 @@ class Settings(BaseSettings):
             statement_timeout=self.database_statement_timeout,
         )
 
+    def token_verification(self) -> TokenVerification:
+        """How to verify tokens; raises ``ConfigError`` when no usable key source is configured.
+
+        ``JWT_SECRET`` takes the HS* algorithms of ``JWT_ALGORITHMS``, ``JWT_JWKS_URL`` the
+        asymmetric ones; at least one source, and at least one algorithm for it, are needed.
+        """
+        secret = None if self.jwt_secret is None else self.jwt_secret.get_secret_value()
+        url = self.jwt_jwks_url
+        if secret is None and url is None:
+            raise ConfigError(
+                "JWT_SECRET or JWT_JWKS_URL: neither is set (a shared secret of at least 32 "
+                "bytes, or the JWKS URL of the auth system)"
+            )
+        if self.jwt_algorithms is None:
+            return TokenVerification(
+                secret=secret,
+                hmac_algorithms=DEFAULT_HMAC_ALGORITHMS if secret is not None else (),
+                jwks_url=url,
+                jwks_algorithms=DEFAULT_JWKS_ALGORITHMS if url is not None else (),
+            )
+        hmac: tuple[str, ...] = ()
+        asymmetric: tuple[str, ...] = ()
+        if secret is not None:
+            hmac = tuple(name for name in self.jwt_algorithms if name in HMAC_ALGORITHMS)
+        if url is not None:
+            asymmetric = tuple(
+                name for name in self.jwt_algorithms if name in ASYMMETRIC_ALGORITHMS
+            )
+        if not hmac and not asymmetric:
+            usable = [
+                *(["HS* with JWT_SECRET"] if secret is not None else []),
+                *(["EdDSA/ES*/RS*/PS* with JWT_JWKS_URL"] if url is not None else []),
+            ]
+            raise ConfigError(
+                f"JWT_ALGORITHMS: no algorithm usable with the configured keys "
+                f"(needs {' or '.join(usable)})"
+            )
+        return TokenVerification(
+            secret=secret,
+            hmac_algorithms=hmac,
+            jwks_url=url if asymmetric else None,
+            jwks_algorithms=asymmetric,
+        )
+
     def shared_secret(self) -> str:
-        """The HS secret; raises ``ConfigError`` when no usable verification key is configured."""
+        """The HS secret, for signing (``taskapi token``); raises ``ConfigError`` without one."""
         if self.jwt_secret is None:
             if self.jwt_jwks_url is not None:
                 raise ConfigError(
-                    "JWT_JWKS_URL: JWKS verification is not available in this version; "
-                    "set JWT_SECRET"
+                    "JWT_SECRET: not set; only JWT_JWKS_URL is configured, whose tokens the auth "
+                    "system signs (this command signs with the shared secret)"
                 )
             raise ConfigError("JWT_SECRET: not set (at least 32 bytes are required)")
-        hmac = [name for name in self.jwt_algorithms if name in HMAC_ALGORITHMS]
-        if not hmac:
+        if not self.token_verification().hmac_algorithms:
             raise ConfigError("JWT_ALGORITHMS: no shared-secret (HS*) algorithm for JWT_SECRET")
         return self.jwt_secret.get_secret_value()
+
+    def signing_algorithm(self) -> str:
+        """The HS algorithm ``taskapi token`` signs with: the first accepted one."""
+        self.shared_secret()
+        return self.token_verification().hmac_algorithms[0]
 
 
 class ConfigError(Exception):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
 from tests.database import create_database, drop_database
-from tests.process import taskapi
+from tests.jwks import JwksServer, SigningKey, free_port, jwks
+from tests.process import TASKAPI, clean_env, taskapi
 from tests.tokens import SECRET
 
 GOOD_URL = "postgresql://u@127.0.0.1:1/db"
+JWKS_URL = "https://auth.example.com/api/auth/jwks"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +41,19 @@ GOOD_URL = "postgresql://u@127.0.0.1:1/db"
         (
             {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "LOG_LEVEL": "CHATTY"},
             "LOG_LEVEL",
+        ),
+        ({"DATABASE_URL": GOOD_URL, "JWT_JWKS_URL": "ftp://auth.example/jwks"}, "JWT_JWKS_URL"),
+        (
+            {"DATABASE_URL": GOOD_URL, "JWT_JWKS_URL": JWKS_URL, "JWT_ALGORITHMS": "HS256"},
+            "JWT_ALGORITHMS",
+        ),
+        (
+            {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "JWT_ALGORITHMS": "EdDSA"},
+            "JWT_ALGORITHMS",
+        ),
+        (
+            {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "CURSOR_SECRET": "short"},
+            "CURSOR_SECRET",
         ),
     ],
 )
@@ -80,6 +98,53 @@ def test_token_needs_a_secret(tmp_path: Path) -> None:
     result = taskapi("token", "--sub", "alice", cwd=tmp_path)
     assert result.returncode == 2
     assert "JWT_SECRET" in result.stderr
+
+
+def test_token_with_only_a_jwks_says_it_needs_the_shared_secret(tmp_path: Path) -> None:
+    result = taskapi("token", "--sub", "alice", cwd=tmp_path, JWT_JWKS_URL=JWKS_URL)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "JWT_SECRET" in lines[0]
+    assert "JWT_JWKS_URL" in lines[0]
+
+
+def test_serve_with_only_a_jwks_starts_and_verifies_its_tokens(
+    tmp_path: Path, database_url: str, clean_tasks: None
+) -> None:
+    key = SigningKey.generate("EdDSA")
+    jwks_server = JwksServer(jwks(key)).start()
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(  # noqa: S603  # our own console script
+        [str(TASKAPI), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(DATABASE_URL=database_url, JWT_JWKS_URL=jwks_server.url),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become healthy"
+            time.sleep(0.1)
+        assert jwks_server.requests == 0
+        headers = {"Authorization": f"Bearer {key.token('alice')}"}
+        listed = httpx.get(f"{base}/api/alice/tasks", headers=headers, timeout=10)
+        assert listed.status_code == 200, listed.text
+        assert jwks_server.requests == 1
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        jwks_server.stop()
 
 
 async def test_migrate_applies_the_schema(tmp_path: Path, postgres_server_url: str) -> None:

@@ -1,0 +1,313 @@
+"""Load and latency benchmark of the Task API on this machine (see benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import jwt
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKAPI = Path(sys.executable).with_name("taskapi")
+sys.path.insert(0, str(ROOT))
+
+from adapters.postgres.engine import DatabaseOptions  # noqa: E402
+
+LUA = r"""
+local scenario = os.getenv("SCENARIO")
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("tid", counter) end
+function init(args) math.randomseed(os.time() * 1000 + tid) end
+function request()
+  local u = math.random(#users)
+  local h = {["Authorization"] = "Bearer " .. tokens[u], ["Content-Type"] = "application/json"}
+  local base = "/api/" .. users[u] .. "/tasks"
+  if scenario == "list" then return wrk.format("GET", base .. "?limit=50", h)
+  elseif scenario == "create" then return wrk.format("POST", base, h, '{"title":"load test task"}')
+  end
+  local l = ids[u]
+  local path = base .. "/" .. l[math.random(#l)]
+  if scenario == "get" then return wrk.format("GET", path, h)
+  elseif scenario == "update" then return wrk.format("PUT", path, h, '{"title":"renamed by load"}')
+  else return wrk.format("PATCH", path .. "/complete", h) end
+end
+function done(s, lat, req)
+  io.write(string.format("RESULT %d %d %.2f %.2f %.2f %d %d\n", s.requests, s.duration,
+    lat:percentile(50) / 1000, lat:percentile(95) / 1000, lat:percentile(99) / 1000,
+    s.errors.status, s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
+end
+"""
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A server's maintenance-database URL: BENCH_DATABASE_URL, or an embedded PostgreSQL."""
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        yield given
+        return
+    from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+
+    with (
+        tempfile.TemporaryDirectory(prefix="taskapi-bench-") as tmp,
+        embedded_postgres_url(Path(tmp) / "pg") as url,
+    ):
+        yield url
+
+
+def _admin(url: str) -> tuple[str, dict[str, object]]:
+    options = DatabaseOptions.from_url(url)
+    dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return dsn, {k: v for k, v in options.connect_args.items() if k in ("ssl",)}
+
+
+async def _sql(url: str, statement: str, *args: object) -> None:
+    dsn, kwargs = _admin(url)
+    connection = await asyncpg.connect(dsn, **kwargs)  # type: ignore[arg-type]
+    try:
+        await connection.execute(statement, *args)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def database(server_url: str) -> Iterator[str]:
+    name = f"taskapi_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_sql(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(db_url: str, secret: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    env = {**os.environ, "DATABASE_URL": db_url, "JWT_SECRET": secret, "LOG_LEVEL": "WARNING"}
+    subprocess.run([str(TASKAPI), "migrate"], env=env, check=True, capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(TASKAPI), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                sys.exit("bench: taskapi serve exited; run it by hand to see why")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        yield base, process, time.perf_counter() - started
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(15)
+
+
+def token(secret: str, user: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + 7200}, secret, algorithm="HS256")
+
+
+def seed(base: str, users: list[str], tokens: list[str], per_user: int) -> list[list[int]]:
+    ids = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for user, tok in zip(users, tokens, strict=True):
+            headers = {"Authorization": f"Bearer {tok}"}
+            ids.append(
+                [
+                    http.post(f"/api/{user}/tasks", json={"title": f"seed {n}"}, headers=headers)
+                    .raise_for_status()
+                    .json()["id"]
+                    for n in range(per_user)
+                ]
+            )
+    return ids
+
+
+def wrk(base: str, script: Path, scenario: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        env={**os.environ, "SCENARIO": scenario},
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
+    if not match:
+        return {"rps": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "bad": -1.0}
+    n, duration, p50, p95, p99, bad, errors = match.groups()
+    return {
+        "rps": int(n) / (int(duration) / 1e6),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "bad": float(int(bad) + int(errors)),
+    }
+
+
+def _lua_list(values: list[str] | list[int]) -> str:
+    return "{" + ",".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + "}"
+
+
+def rss_mib(process: subprocess.Popen[bytes]) -> float:
+    out = subprocess.run(
+        ["ps", "-o", "rss=", "-g", str(process.pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return sum(int(x) for x in out.split()) / 1024
+
+
+def median_ms(http: httpx.Client, url: str, headers: dict[str, str], repeat: int) -> float:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        http.get(url, headers=headers).raise_for_status()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def page_urls(http: httpx.Client, user: str, headers: dict[str, str], pages: int) -> list[str]:
+    urls = [f"/api/{user}/tasks?limit=50"]
+    while len(urls) < pages:
+        link = http.get(urls[-1], headers=headers).headers["link"]
+        urls.append(re.match(r"<([^>]+)>", link).group(1))  # type: ignore[union-attr]
+    return urls
+
+
+def large_table(base: str, db_url: str, secret: str, repeat: int) -> list[tuple[str, float]]:
+    user = "bench_big_user"
+    headers = {"Authorization": f"Bearer {token(secret, user)}"}
+    asyncio.run(
+        _sql(
+            db_url,
+            "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+            " SELECT $1, 'task ' || n, false, now() + n * interval '1 ms',"
+            " now() + n * interval '1 ms', 1 FROM generate_series(1, 1000) AS n",
+            user,
+        )
+    )
+    results = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        results.append(
+            (
+                "1000-task page, 1k rows",
+                median_ms(http, f"/api/{user}/tasks?limit=1000", headers, repeat),
+            )
+        )
+        urls = page_urls(http, user, headers, 20)
+        results.append(("page 1 (50), 1k rows", median_ms(http, urls[0], headers, repeat)))
+        results.append(("page 20 (50), 1k rows", median_ms(http, urls[19], headers, repeat)))
+        print("bench: seeding 1 000 000 rows across 10 000 users ...", flush=True)
+        asyncio.run(
+            _sql(
+                db_url,
+                "INSERT INTO tasks (user_id, title, completed, completed_at, created_at,"
+                " updated_at, version) SELECT 'bulk_' || (n % 10000), 'bulk ' || n, n % 3 = 0,"
+                " CASE WHEN n % 3 = 0 THEN now() END, now() - n * interval '1 ms', now(), 1"
+                " FROM generate_series(1, 1000000) AS n; ANALYZE tasks",
+            )
+        )
+        results.append(
+            (
+                "1000-task page, 1M rows",
+                median_ms(http, f"/api/{user}/tasks?limit=1000", headers, repeat),
+            )
+        )
+        results.append(("page 1 (50), 1M rows", median_ms(http, urls[0], headers, repeat)))
+        results.append(("page 20 (50), 1M rows", median_ms(http, urls[19], headers, repeat)))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--per-user", type=int, default=60)
+    parser.add_argument("--scenarios", default="list,get,create,update,complete")
+    parser.add_argument("--repeat", type=int, default=50, help="requests per large-table figure")
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk not found (apt-get install wrk)")
+    secret = secrets.token_urlsafe(48)
+    users = [f"bench_user_{n:03d}" for n in range(args.users)]
+    tokens = [token(secret, user) for user in users]
+    with (
+        postgres() as server_url,
+        database(server_url) as db_url,
+        server(db_url, secret) as (
+            base,
+            process,
+            startup,
+        ),
+    ):
+        ids = seed(base, users, tokens, args.per_user)
+        script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        script.write_text(
+            f"users = {_lua_list(users)}\ntokens = {_lua_list(tokens)}\n"
+            f"ids = {{{','.join(_lua_list(i) for i in ids)}}}\n{LUA}"
+        )
+        rows = [
+            (s, wrk(base, script, s, args.seconds, args.connections))
+            for s in args.scenarios.split(",")
+        ]
+        memory = rss_mib(process)
+        large = [] if args.skip_large else large_table(base, db_url, secret, args.repeat)
+        script.unlink()
+    print(f"\nstart-up: {startup:.2f} s from `taskapi serve` to a 200 from /healthz")
+    print(
+        f"\n{'scenario':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+    )
+    for name, r in rows:
+        figures = " ".join(f"{r[k]:8.1f}" for k in ("p50", "p95", "p99"))
+        print(f"{name:10} {r['rps']:8.0f} {figures} {r['bad']:8.0f}")
+    print(f"\nresident memory after the load: {memory:.0f} MiB (one worker)")
+    if large:
+        print(f"\n{'large table, unloaded (median)':32} {'ms':>7}")
+        for name, ms in large:
+            print(f"{name:32} {ms:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Which verifier the configuration builds: shared secret, JWKS, or both routed by ``alg``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.jwt.jose_verifier import JoseTokenVerifier, JwtRules
+from adapters.jwt.jwks_verifier import JwksTokenVerifier
+from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
+from application.errors import AuthenticationFailed
+from bootstrap.app import create_app, create_container
+from bootstrap.container import _cursor_key
+from bootstrap.settings import ConfigError, Settings, load_settings
+from tests.jwks import BETTER_AUTH_URL, JwksServer, SigningKey, hmac_token, jwks
+from tests.tokens import SECRET, make_token
+
+DB = "postgresql://u:pw@127.0.0.1:1/db"
+JWKS_URL = "https://auth.example.com/api/auth/jwks"
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **{"database_url": DB, **values})
+
+
+@pytest.fixture(scope="module")
+def ed_key() -> SigningKey:
+    return SigningKey.generate("EdDSA")
+
+
+@pytest.fixture
+def server(ed_key: SigningKey) -> Iterator[JwksServer]:
+    jwks_server = JwksServer(jwks(ed_key)).start()
+    yield jwks_server
+    jwks_server.stop()
+
+
+# --- JWT_ALGORITHMS defaults and combinations ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "hmac_algorithms", "jwks_algorithms"),
+    [
+        ({"jwt_secret": SECRET}, ("HS256",), ()),
+        ({"jwt_jwks_url": JWKS_URL}, (), ("EdDSA", "ES256", "RS256")),
+        ({"jwt_secret": SECRET, "jwt_jwks_url": JWKS_URL}, ("HS256",), ("EdDSA", "ES256", "RS256")),
+        (
+            {"jwt_secret": SECRET, "jwt_jwks_url": JWKS_URL, "jwt_algorithms": "HS512,EdDSA"},
+            ("HS512",),
+            ("EdDSA",),
+        ),
+        ({"jwt_secret": SECRET, "jwt_algorithms": "HS384,EdDSA"}, ("HS384",), ()),
+        ({"jwt_jwks_url": JWKS_URL, "jwt_algorithms": "PS256, ES384"}, (), ("PS256", "ES384")),
+    ],
+)
+def test_algorithms_follow_the_configured_key_sources(
+    values: dict[str, Any], hmac_algorithms: tuple[str, ...], jwks_algorithms: tuple[str, ...]
+) -> None:
+    verification = settings(**values).token_verification()
+    assert verification.hmac_algorithms == hmac_algorithms
+    assert verification.jwks_algorithms == jwks_algorithms
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({}, "JWT_SECRET"),
+        ({"jwt_jwks_url": JWKS_URL, "jwt_algorithms": "HS256"}, "JWT_ALGORITHMS"),
+        ({"jwt_secret": SECRET, "jwt_algorithms": "EdDSA,RS256"}, "JWT_ALGORITHMS"),
+    ],
+)
+def test_unusable_combinations_are_one_line_errors(values: dict[str, Any], name: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings(**values).token_verification()
+    message = str(raised.value)
+    assert name in message.split(":", maxsplit=1)[0]
+    assert "\n" not in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("variables", "name"),
+    [
+        ({"JWT_JWKS_URL": "ftp://auth.example/jwks"}, "JWT_JWKS_URL"),
+        ({"JWT_JWKS_URL": "auth.example.com/api/auth/jwks"}, "JWT_JWKS_URL"),
+        ({"JWT_JWKS_CACHE_SECONDS": "0"}, "JWT_JWKS_CACHE_SECONDS"),
+        ({"CURSOR_SECRET": "short"}, "CURSOR_SECRET"),
+        ({"JWT_ALGORITHMS": "EdDSA,HS256,none"}, "JWT_ALGORITHMS"),
+    ],
+)
+def test_bad_variables_are_named_in_one_line(
+    variables: dict[str, str], name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{name}: ")
+    assert "\n" not in str(raised.value)
+
+
+def test_only_a_jwks_passes_the_serve_check_and_fetches_nothing(server: JwksServer) -> None:
+    only_jwks = settings(jwt_jwks_url=server.url)
+    only_jwks.token_verification()
+    create_app(only_jwks)
+    assert server.requests == 0
+
+
+def test_the_token_command_needs_the_shared_secret() -> None:
+    with pytest.raises(ConfigError, match=r"^JWT_SECRET: .*JWT_JWKS_URL"):
+        settings(jwt_jwks_url=JWKS_URL).shared_secret()
+    both = settings(jwt_secret=SECRET, jwt_jwks_url=JWKS_URL, jwt_algorithms="EdDSA,HS384")
+    assert both.signing_algorithm() == "HS384"
+
+
+# --- the verifier the container builds ---------------------------------------------------------
+
+
+def _inner(values: dict[str, Any]) -> object:
+    container = create_container(settings(**values))
+    return container.token_verifier()._inner  # which adapter got wired
+
+
+def test_the_container_wires_one_verifier_per_configuration() -> None:
+    assert isinstance(_inner({"jwt_secret": SECRET}), JoseTokenVerifier)
+    assert isinstance(_inner({"jwt_jwks_url": JWKS_URL}), JwksTokenVerifier)
+    both = {"jwt_secret": SECRET, "jwt_jwks_url": JWKS_URL}
+    assert isinstance(_inner(both), AlgorithmRoutingVerifier)
+
+
+async def test_with_both_hs_and_eddsa_tokens_are_accepted(
+    ed_key: SigningKey, server: JwksServer
+) -> None:
+    container = create_container(
+        settings(
+            jwt_secret=SECRET,
+            jwt_jwks_url=server.url,
+            jwt_issuer=BETTER_AUTH_URL,
+            jwt_audience=BETTER_AUTH_URL,
+        )
+    )
+    verifier = container.token_verifier()
+    hs = make_token("alice", aud=BETTER_AUTH_URL, iss=BETTER_AUTH_URL)
+    assert (await verifier.verify(hs)).user_id == "alice"
+    assert server.requests == 0  # an HS token never touches the JWKS
+    assert (await verifier.verify(ed_key.better_auth_token("bob"))).user_id == "bob"
+    assert server.requests == 1
+
+
+async def test_routing_refuses_confusion_and_unrouted_algorithms(
+    ed_key: SigningKey, server: JwksServer
+) -> None:
+    routing = AlgorithmRoutingVerifier(
+        {
+            "HS256": JoseTokenVerifier(SECRET, JwtRules()),
+            "EdDSA": JwksTokenVerifier(server.url, JwtRules(algorithms=("EdDSA",))),
+        }
+    )
+    # An HS256 token keyed with the public key goes to the HMAC verifier, whose secret differs.
+    for token in (
+        hmac_token(ed_key.public_pem(), kid=ed_key.kid),
+        make_token("alice", algorithm="HS512"),
+        SigningKey.generate("ES256").token(),
+        "not-a-token",
+    ):
+        with pytest.raises(AuthenticationFailed):
+            await routing.verify(token)
+    assert server.requests == 0
+
+
+# --- the cursor key ----------------------------------------------------------------------------
+
+
+def test_the_cursor_key_prefers_cursor_secret_then_jwt_secret_then_the_database_url() -> None:
+    cursor_secret = "c" * 40
+    label = b"taskapi/cursor/v1"
+    own = _cursor_key(settings(cursor_secret=cursor_secret, jwt_secret=SECRET))
+    assert own == hmac.new(cursor_secret.encode(), label, hashlib.sha256).digest()
+    # Unchanged from before CURSOR_SECRET existed: cursors already handed out stay valid.
+    from_jwt = _cursor_key(settings(jwt_secret=SECRET))
+    assert from_jwt == hmac.new(SECRET.encode(), label, hashlib.sha256).digest()
+    from_url = _cursor_key(settings(jwt_jwks_url=JWKS_URL))
+    assert from_url == _cursor_key(settings(jwt_jwks_url=JWKS_URL))  # same in every replica
+    assert from_url != _cursor_key(settings(jwt_jwks_url=JWKS_URL, database_url=DB + "2"))
+    assert len({own, from_jwt, from_url}) == 3
