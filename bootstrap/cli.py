@@ -22,6 +22,7 @@ from bootstrap.settings import ConfigError, Settings, load_settings
 
 DEV_DATA_DIR = Path(".data")
 DEV_USER = "dev-user"
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -42,6 +43,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # SIGTERM: stop accepting, let requests in flight finish (at most this long), then the
+        # lifespan closes the pool.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=False,
     )
 

@@ -46,9 +46,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     database_pooler: Literal["transaction", "off"] | None = None
     database_pool_size: int = Field(default=20, ge=1, le=500)
-    database_pool_timeout: float = Field(default=3.0, gt=0, le=60)
-    database_connect_timeout: float = Field(default=5.0, gt=0, le=60)
-    database_statement_timeout: float = Field(default=10.0, gt=0, le=600)
+    database_pool_timeout: float = Field(default=2.0, gt=0, le=60)
+    database_connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    database_statement_timeout: float = Field(default=2.5, gt=0, le=600)
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
     jwt_jwks_cache_seconds: int = Field(default=300, ge=1, le=86_400)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 TASKAPI = Path(sys.executable).with_name("taskapi")
 _OURS = ("DATABASE_", "JWT_", "CORS_", "LOG_LEVEL")
@@ -30,3 +37,54 @@ def taskapi(
         timeout=timeout,
         check=False,
     )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def taskapi_serve(
+    directory: Path, *, timeout: float = 20, **variables: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run ``taskapi serve`` on a free port until the block ends; yields (base URL, process).
+
+    Its output goes to ``directory/server.log``. The process is stopped with SIGTERM (then
+    SIGKILL) unless the test already stopped it.
+    """
+    port = free_port()
+    log_path = directory / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603  # our own console script
+            [str(TASKAPI), "serve", "--port", str(port)],
+            cwd=directory,
+            env=clean_env(**variables),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == httpx.codes.OK:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become healthy"
+                time.sleep(0.05)
+            yield base, process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

@@ -40,7 +40,7 @@ class PoolOptions:
     """Connection pool sizing and timing."""
 
     size: int = 20
-    acquire_timeout: float = 3.0
+    acquire_timeout: float = 2.0
     # Below Neon's default suspend-after-idle of 5 minutes.
     recycle_seconds: float = 240.0
 

@@ -63,8 +63,8 @@ class DatabaseOptions:
         raw: str,
         *,
         pooler: bool | None = None,
-        connect_timeout: float = 5.0,
-        statement_timeout: float = 10.0,
+        connect_timeout: float = 2.0,
+        statement_timeout: float = 2.5,
     ) -> DatabaseOptions:
         """Parse a ``postgresql://`` / ``postgres://`` / ``postgresql+asyncpg://`` URL.
 
