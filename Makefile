@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format test-only browser openapi bench clean
+.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer test-pgbouncer
 
 install: $(VENV)/.installed
 
@@ -32,10 +32,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint test-only
+test: lint test-only test-pgbouncer
 
-test-only: install browser
+test-only: install browser pgbouncer
 	$(BIN)/pytest
+
+# The e2e suite a second time, the API connecting through a real PgBouncer in transaction mode
+# (like Neon's pooled endpoint); migrations and the tests' own reads stay on the direct URL.
+test-pgbouncer: install pgbouncer
+	TEST_THROUGH_PGBOUNCER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider
 
 # Debian's Chromium for tests/e2e/test_cors_browser.py, installed when missing and we are root with
 # apt-get; otherwise (or offline) that test skips itself. No browser is downloaded from elsewhere.
@@ -46,7 +51,27 @@ browser:
 			|| echo "make browser: could not install chromium; the browser test will skip" >&2; \
 	fi
 
+# Debian's PgBouncer (1.18) for the transaction-pooling tests (tests/pgbouncer.py), installed when
+# missing and we are root with apt-get; otherwise those tests skip themselves and say why.
+pgbouncer:
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] && [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get >/dev/null; then \
+		echo "make pgbouncer: installing Debian's pgbouncer"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) \
+			|| echo "make pgbouncer: could not install pgbouncer; the PgBouncer tests will skip" >&2; \
+	fi
+
+# The long schemathesis run against the served OpenAPI (make test runs 25 examples per case).
+fuzz: install
+	FUZZ_EXAMPLES=1000 $(BIN)/pytest tests/e2e/test_fuzz_openapi.py -q
+
 # The committed contract file the frontend generates its client from; a test fails on drift.
+# Load and latency on this machine (benchmarks/README.md); never part of `make test`.
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python benchmarks/run.py
+
 openapi: install
 	$(BIN)/taskapi openapi > openapi.json
 

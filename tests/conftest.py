@@ -17,6 +17,8 @@ from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.migrate import upgrade
 from tests.database import create_database, drop_database, postgres_server
+from tests.pgbouncer import MISSING_REASON, PgBouncer, pgbouncer_binary
+from tests.pgbouncer import pgbouncer as run_pgbouncer
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +30,8 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 @pytest.fixture(scope="session")
-async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
-    """A fresh database, migrated to head, for this test session."""
+async def direct_database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh database, migrated to head, for this test session: the direct connection."""
     url = await create_database(postgres_server_url)
     # Alembic's env runs its own event loop: keep it off this one.
     await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url))
@@ -38,18 +40,33 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+def database_url(direct_database_url: str) -> str:
+    """The URL the service under test connects with (tests/e2e may route it through PgBouncer)."""
+    return direct_database_url
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server_url: str) -> Iterator[PgBouncer]:
+    """A real PgBouncer in transaction mode in front of the session's server (started on use)."""
+    if pgbouncer_binary() is None:
+        pytest.skip(MISSING_REASON)
+    with run_pgbouncer(postgres_server_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def engine(direct_database_url: str) -> AsyncIterator[AsyncEngine]:
     """A SQLAlchemy engine on the session database, for tests to look at the rows directly."""
-    options = DatabaseOptions.from_url(database_url)
+    options = DatabaseOptions.from_url(direct_database_url)
     created = create_async_engine(options.url, connect_args=options.connect_args)
     yield created
     await created.dispose()
 
 
 @pytest.fixture(scope="session")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """The service's own connection pool on the session database."""
-    started = Database(DatabaseOptions.from_url(database_url))
+async def database(direct_database_url: str) -> AsyncIterator[Database]:
+    """The service's own connection pool on the session database (direct connection)."""
+    started = Database(DatabaseOptions.from_url(direct_database_url))
     await started.start()
     yield started
     await started.close()

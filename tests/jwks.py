@@ -181,14 +181,6 @@ class JwksServer:
         return Handler
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on (until someone binds it)."""
-    probe = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    port = int(probe.server_address[1])
-    probe.server_close()
-    return port
-
-
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

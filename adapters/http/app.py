@@ -35,6 +35,8 @@ def build_app(
         version="1.0.0",
         description="Each user's tasks, strictly their own. Authenticate with a bearer JWT.",
         lifespan=lifespan,
+        # "/tasks/" is no route: a 404, not a redirect built from the client's Host header.
+        redirect_slashes=False,
         # Metrics are Prometheus' (/metrics); FastAPI's OpenTelemetry hooks would only cost a
         # provider lookup per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},

@@ -334,12 +334,14 @@ def register_routes(app: FastAPI) -> None:
         responses: dict[int | str, dict[str, Any]],
         params: list[dict[str, Any]],
         body: type[Any] | None = None,
+        status: int = 200,
     ) -> None:
         extra = {**parameters(params), **BEARER_SECURITY, **(body_schema(body) if body else {})}
         app.router.add_api_route(
             path,
             endpoint,
             methods=[method],
+            status_code=status,
             summary=summary,
             tags=["tasks"],
             responses=responses,
@@ -380,6 +382,7 @@ def register_routes(app: FastAPI) -> None:
         },
         params=[_USER, _IDEMPOTENCY_KEY_HEADER],
         body=TaskCreate,
+        status=201,
     )
     add(
         one,
@@ -417,4 +420,5 @@ def register_routes(app: FastAPI) -> None:
         summary="Delete a task for good",
         responses={204: {"description": "Deleted"}, **problems(401, 403, 404, 412)},
         params=[_USER, _TASK, _IF_MATCH],
+        status=204,
     )

@@ -10,6 +10,7 @@ with their transaction), so the reset would be a wasted round trip per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from application.errors import StorageUnavailable
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
     asyncpg.PostgresConnectionError,  # refused, lost, or "the database system is starting up"
     asyncpg.InterfaceError,  # the connection is closed or in an unusable state
+    asyncpg.InternalClientError,  # a connection left mid-protocol by a lost server
     asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
     OSError,
@@ -122,6 +124,10 @@ class Database:
             try:
                 yield conn
             except UNAVAILABLE as error:
+                # Never hand this connection to another request: the pool opens a fresh one.
+                # (A connection lost outright is already back in the pool, closed.)
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()
                 raise StorageUnavailable(type(error).__name__) from error
             finally:
                 await pool.release(conn)

@@ -1,25 +1,55 @@
-"""The HTTP API, built by the real ``create_app()``, on the session's PostgreSQL."""
+"""The HTTP API, built by the real ``create_app()``, on the session's PostgreSQL.
+
+With ``TEST_THROUGH_PGBOUNCER=1`` (``make test-pgbouncer``) the service under test connects
+through a real PgBouncer in transaction mode, in pooler mode: the in-process app (``app_factory``,
+``app``) and every ``taskapi serve`` a test starts with ``database_url``. Migrations and the tests'
+own reads (``engine``, ``rows``, ``database``) stay on the direct connection.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.engine import DatabaseOptions
 from bootstrap.app import create_app
 from bootstrap.settings import Settings
+from tests.pgbouncer import PgBouncer
 from tests.tokens import SECRET
+
+THROUGH_PGBOUNCER: Final = os.environ.get("TEST_THROUGH_PGBOUNCER") == "1"
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings as the environment would give them, without reading the environment."""
     values: dict[str, Any] = {"database_url": database_url, "jwt_secret": SECRET, **overrides}
+    if THROUGH_PGBOUNCER:
+        values.setdefault("database_pooler", "transaction")
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, direct_database_url: str) -> str:
+    """The URL the service under test connects with: through PgBouncer when asked to.
+
+    Through PgBouncer it is the pooler's unix socket, in a directory named ``…-pooler``: like a
+    Neon ``-pooler`` host, it turns pooler mode on by itself, so a ``taskapi serve`` given only
+    ``DATABASE_URL`` runs exactly as it would behind Neon's pooled endpoint.
+    """
+    if not THROUGH_PGBOUNCER:
+        return direct_database_url
+    pgbouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    pooled = pgbouncer.socket_url(make_url(direct_database_url).database)
+    assert DatabaseOptions.from_url(pooled).transaction_pooler
+    return pooled
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,11 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Rows
-from tests.process import TASKAPI, clean_env
+from tests.process import taskapi_serve
 from tests.tokens import SECRET, make_token
 
 CHROMIUM: Final = shutil.which("chromium")
@@ -99,13 +97,6 @@ run()
 """.replace("__EXPOSED__", json.dumps([*EXPOSED, NOT_EXPOSED]))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PageServer:
     """Serves ``PAGE`` on its own origin and collects the reports the page posts back."""
 
@@ -165,36 +156,13 @@ def api(
     database_url: str, tmp_path: Path, clean_tasks: None, allowed_page: PageServer
 ) -> Iterator[str]:
     """``taskapi serve`` allowing two origins: an unrelated one and the allowed page's."""
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(  # noqa: S603  # our own console script
-        [str(TASKAPI), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_env(
-            DATABASE_URL=database_url,
-            JWT_SECRET=SECRET,
-            CORS_ORIGINS=f"https://app.example.com,{allowed_page.origin}",
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
+    with taskapi_serve(
+        tmp_path,
+        DATABASE_URL=database_url,
+        JWT_SECRET=SECRET,
+        CORS_ORIGINS=f"https://app.example.com,{allowed_page.origin}",
+    ) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

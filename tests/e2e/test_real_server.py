@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.process import TASKAPI, clean_env
+from tests.process import taskapi_serve
 from tests.tokens import SECRET, bearer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path, clean_tasks: None) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(  # noqa: S603  # our own console script
-        [str(TASKAPI), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_env(DATABASE_URL=database_url, JWT_SECRET=SECRET),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
+    with taskapi_serve(tmp_path, DATABASE_URL=database_url, JWT_SECRET=SECRET) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def test_the_served_api_works_end_to_end(server: str) -> None:

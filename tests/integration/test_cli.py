@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -11,8 +9,8 @@ import jwt
 import pytest
 
 from tests.database import create_database, drop_database
-from tests.jwks import JwksServer, SigningKey, free_port, jwks
-from tests.process import TASKAPI, clean_env, taskapi
+from tests.jwks import JwksServer, SigningKey, jwks
+from tests.process import taskapi, taskapi_serve
 from tests.tokens import SECRET
 
 GOOD_URL = "postgresql://u@127.0.0.1:1/db"
@@ -114,36 +112,17 @@ def test_serve_with_only_a_jwks_starts_and_verifies_its_tokens(
 ) -> None:
     key = SigningKey.generate("EdDSA")
     jwks_server = JwksServer(jwks(key)).start()
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(  # noqa: S603  # our own console script
-        [str(TASKAPI), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_env(DATABASE_URL=database_url, JWT_JWKS_URL=jwks_server.url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
-        assert jwks_server.requests == 0
-        headers = {"Authorization": f"Bearer {key.token('alice')}"}
-        listed = httpx.get(f"{base}/api/alice/tasks", headers=headers, timeout=10)
-        assert listed.status_code == 200, listed.text
-        assert jwks_server.requests == 1
+        with taskapi_serve(tmp_path, DATABASE_URL=database_url, JWT_JWKS_URL=jwks_server.url) as (
+            base,
+            _,
+        ):
+            assert jwks_server.requests == 0
+            headers = {"Authorization": f"Bearer {key.token('alice')}"}
+            listed = httpx.get(f"{base}/api/alice/tasks", headers=headers, timeout=10)
+            assert listed.status_code == 200, listed.text
+            assert jwks_server.requests == 1
     finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
         jwks_server.stop()
 
 

@@ -1,12 +1,19 @@
-"""The deployment files are valid: compose resolves, the Dockerfile runs as a non-root user."""
+"""The deployment files are valid: compose resolves, the Dockerfile runs as a non-root user.
+
+The compose file has the shape of a Neon deployment: migrations on the direct connection to
+PostgreSQL, the API on the pooled one through PgBouncer in transaction mode.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,22 +31,68 @@ def _compose_command() -> list[str] | None:
 
 
 COMPOSE = _compose_command()
+SECRET_ENV = {"PATH": "/usr/bin:/bin", "JWT_SECRET": "x" * 40}
+
+
+def _resolved_compose() -> dict[str, Any]:
+    """``docker compose config``: the file as compose resolves it, variables substituted."""
+    assert COMPOSE is not None
+    result = subprocess.run(  # noqa: S603  # fixed arguments
+        [*COMPOSE, "config"], cwd=ROOT, env=SECRET_ENV, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):  # KEY=VALUE items
+        return dict(item.split("=", 1) for item in environment)
+    return {str(key): str(value) for key, value in environment.items()}
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="no docker compose CLI on this machine")
 def test_compose_file_resolves() -> None:
     assert COMPOSE is not None
-    env = {"PATH": "/usr/bin:/bin", "JWT_SECRET": "x" * 40}
     result = subprocess.run(  # noqa: S603  # fixed arguments
         [*COMPOSE, "config", "--services"],
         cwd=ROOT,
-        env=env,
+        env=SECRET_ENV,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"postgres", "migrate", "api"}
+    assert set(result.stdout.split()) == {"postgres", "pgbouncer", "migrate", "api"}
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="no docker compose CLI on this machine")
+def test_migrations_go_direct_and_the_api_through_pgbouncer_in_transaction_mode() -> None:
+    services = _resolved_compose()["services"]
+    migrate = make_url(_environment(services["migrate"])["DATABASE_URL"])
+    assert (migrate.host, migrate.port) == ("postgres", 5432)
+
+    api_environment = _environment(services["api"])
+    api = make_url(api_environment["DATABASE_URL"])
+    assert (api.host, api.port) == ("pgbouncer", 5432)
+    assert api.database == migrate.database
+    assert api_environment["DATABASE_POOLER"] == "transaction"
+    assert api_environment["JWT_SECRET"] == SECRET_ENV["JWT_SECRET"]
+
+    pgbouncer = services["pgbouncer"]
+    pgbouncer_environment = _environment(pgbouncer)
+    assert pgbouncer_environment["POOL_MODE"] == "transaction"
+    assert pgbouncer_environment["DB_HOST"] == "postgres"
+    assert "pg_isready" in pgbouncer["healthcheck"]["test"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+
+    # Compose v2 adds keys of its own (``required``, ``restart``) to each dependency.
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    api_depends_on = services["api"]["depends_on"]
+    assert set(api_depends_on) == {"migrate", "pgbouncer"}
+    assert api_depends_on["migrate"]["condition"] == "service_completed_successfully"
+    assert api_depends_on["pgbouncer"]["condition"] == "service_healthy"
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="no docker compose CLI on this machine")

@@ -15,7 +15,8 @@ import pytest
 from adapters.jwt.jose_verifier import JwtRules, VerifierConfigError
 from adapters.jwt.jwks_verifier import MAX_JWKS_BYTES, JwksTokenVerifier
 from application.errors import AuthenticationFailed, TokenExpired
-from tests.jwks import BETTER_AUTH_URL, JwksServer, SigningKey, free_port, hmac_token, jwks
+from tests.jwks import BETTER_AUTH_URL, JwksServer, SigningKey, hmac_token, jwks
+from tests.process import free_port
 
 
 class FakeMonotonic:
