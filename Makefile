@@ -65,13 +65,13 @@ pgbouncer:
 fuzz: install
 	FUZZ_EXAMPLES=1000 $(BIN)/pytest tests/e2e/test_fuzz_openapi.py -q
 
-# The committed contract file the frontend generates its client from; a test fails on drift.
 # Load and latency on this machine (benchmarks/README.md); never part of `make test`.
 bench: install
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python benchmarks/run.py
 
+# The committed contract file the frontend generates its client from; a test fails on drift.
 openapi: install
 	$(BIN)/taskapi openapi > openapi.json
 

@@ -33,7 +33,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     app = create_app(settings)
     uvicorn.run(
         # One worker serves the app built (and checked) here; several each build their own.
-        app if workers == 1 else "bootstrap.app:create_app",
+        app if workers == 1 else "bootstrap.app:create_worker_app",
         factory=workers != 1,
         host=host,
         port=port,
@@ -99,10 +99,14 @@ def _dev_secret() -> str:
 
 
 def _dev(host: str, port: int) -> None:
-    """Embedded database (unless DATABASE_URL is set), migrations, a dev token, then serve."""
-    if not os.environ.get("JWT_SECRET"):
+    """Embedded database (unless DATABASE_URL is set), migrations, a dev token, then serve.
+
+    The environment and ``.env`` are read as for ``serve``; only what they leave unset is filled.
+    """
+    configured = load_settings()
+    if configured.jwt_secret is None:
         os.environ["JWT_SECRET"] = _dev_secret()
-    if os.environ.get("DATABASE_URL"):
+    if configured.database_url is not None:
         _dev_serve(host, port)
         return
     # Imported here: only `dev` needs it, and it is slow to import.

@@ -1,8 +1,8 @@
 """The dependency-injector container: which adapter implements which port.
 
 Everything is a Singleton built once per process: the database pool, the repository, the
-verifier and the use cases hold no per-request state (each repository call opens its own
-transaction), so no provider is ever constructed on the request path.
+verifier and the use cases hold no per-request state (each repository call takes a pooled
+connection for itself), so no provider is ever constructed on the request path.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Unit tests request none of these, so they run without any database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,14 @@ from tests.pgbouncer import pgbouncer as run_pgbouncer
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """URL of the session's PostgreSQL server (its maintenance database)."""
-    with postgres_server(Path(tmp_path_factory.mktemp("pg"))) as (url, source):
+    # Not under pytest's tmp_path: another pytest run on the machine prunes old numbered
+    # directories there, and would delete a running server's data under this session.
+    with (
+        tempfile.TemporaryDirectory(prefix="taskapi-tests-") as directory,
+        postgres_server(Path(directory)) as (url, source),
+    ):
         print(f"\ntests: PostgreSQL from {source}")  # noqa: T201  # shown with -s, says which path ran
         yield url
 
@@ -77,3 +84,21 @@ async def clean_tasks(engine: AsyncEngine) -> None:
     """Start each test on an empty ``tasks`` table."""
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE tasks RESTART IDENTITY"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With ``TASKAPI_REQUIRE_ALL=1`` (as CI sets it), a skipped test fails instead.
+
+    A few tests skip themselves where a tool cannot be installed (Chromium, PgBouncer, a compose
+    CLI): fine on a laptop, never acceptable in CI, where the project installs them.
+    """
+    report: pytest.TestReport = yield
+    if report.skipped and os.environ.get("TASKAPI_REQUIRE_ALL") == "1":
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped, but TASKAPI_REQUIRE_ALL=1 requires every test: {report.longrepr}"
+        )
+    return report

@@ -49,7 +49,7 @@ def free_port() -> int:
 
 @contextmanager
 def taskapi_serve(
-    directory: Path, *, timeout: float = 20, **variables: str
+    directory: Path, *, args: tuple[str, ...] = (), timeout: float = 20, **variables: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Run ``taskapi serve`` on a free port until the block ends; yields (base URL, process).
 
@@ -60,7 +60,7 @@ def taskapi_serve(
     log_path = directory / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603  # our own console script
-            [str(TASKAPI), "serve", "--port", str(port)],
+            [str(TASKAPI), "serve", "--port", str(port), *args],
             cwd=directory,
             env=clean_env(**variables),
             stdout=log,

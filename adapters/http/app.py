@@ -15,7 +15,7 @@ from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddleware
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
-from adapters.http.problems import install_problem_handlers, problem
+from adapters.http.problems import RETRY_AFTER_SECONDS, install_problem_handlers, problem
 from adapters.http.routes import HttpServices, register_routes, services
 from adapters.http.schemas import TaskCreate, TaskUpdate
 
@@ -65,7 +65,7 @@ def build_app(
             503,
             "database_unavailable",
             "The database does not answer.",
-            headers={"Retry-After": "2"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.get(

@@ -5,8 +5,18 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_MAX_DIGITS: Final = len(str(2**63 - 1))
+_MAX_VERSION: Final = 2**63 - 1  # versions are bigints; a bigger tag names no version
 _ENTITY_TAG: Final = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
+
+
+def _is_version(value: str) -> bool:
+    # ASCII digits only (isdigit takes Arabic-Indic ones too), short enough to convert, in range.
+    return (
+        len(value) <= len(str(_MAX_VERSION))
+        and value.isascii()
+        and value.isdigit()
+        and int(value) <= _MAX_VERSION
+    )
 
 
 def entity_tag(version: int) -> str:
@@ -26,11 +36,7 @@ def if_match_versions(header: str | None) -> frozenset[int] | None:
     """
     if header is None or header.strip() == "*":
         return None
-    return frozenset(
-        int(value)
-        for weak, value in _tags(header)
-        if not weak and value.isdigit() and len(value) <= _MAX_DIGITS
-    )
+    return frozenset(int(value) for weak, value in _tags(header) if not weak and _is_version(value))
 
 
 def if_none_match_hits(header: str | None, version: int) -> bool:

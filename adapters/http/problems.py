@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
 from adapters.http.schemas import InvalidBody
 from application.errors import (
@@ -151,7 +152,7 @@ async def _stale_version(request: Request, error: Exception) -> Response:
         412,
         "precondition_failed",
         "The task has changed since you read it (If-Match is stale).",
-        headers={"ETag": f'"{error.current_version}"'},
+        headers={"ETag": entity_tag(error.current_version)},
     )
 
 

@@ -30,6 +30,10 @@ UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
     asyncpg.InternalClientError,  # a connection left mid-protocol by a lost server
     asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    # Refused at login (wrong password, no such database or role): the database is unusable
+    # for this service until an operator acts; each such request is a logged 503.
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
     OSError,
     TimeoutError,  # connect, pool-acquire or statement (command_timeout) timeout
 )

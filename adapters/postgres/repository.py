@@ -56,8 +56,10 @@ _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # as a
 _c = _tasks.c
 
 IDEMPOTENCY_KEY_LIFETIME: Final = timedelta(hours=24)
-# How long a retry waits for the first request with its key (that holds the key's row lock).
-IDEMPOTENCY_WAIT: Final = "5s"
+# How long a retry waits for the first request with its key (which holds the key's row lock)
+# before it answers 409 idempotency_in_progress: below the default statement timeout (2.5 s),
+# so that the lock timeout, not the client-side statement timeout, ends the wait.
+IDEMPOTENCY_WAIT: Final = "2s"
 
 # Typed parameters, so each statement is prepared with the column types it compares against.
 _OWNER = bindparam("owner", type_=Text)

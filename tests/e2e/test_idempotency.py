@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -162,3 +163,30 @@ async def test_without_a_key_every_post_creates(client: httpx.AsyncClient, rows:
     for _ in range(2):
         await client.post("/api/alice/tasks", json={"title": "same"}, headers=bearer())
     assert await rows.count("alice") == 2
+
+
+async def test_a_retry_while_the_first_is_in_flight_waits_then_gets_409_in_progress(
+    client: httpx.AsyncClient, engine: AsyncEngine, rows: Rows
+) -> None:
+    # Stand in for a first request still in flight: its key row is written, not committed.
+    async with engine.connect() as first:
+        transaction = await first.begin()
+        await first.execute(
+            text(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at)"
+                " VALUES ('alice', 'in-flight', 'x', now())"
+            )
+        )
+        started = time.monotonic()
+        retry = await client.post(
+            "/api/alice/tasks", json={"title": "a"}, headers=keyed("in-flight")
+        )
+        waited = time.monotonic() - started
+        await transaction.rollback()
+    assert_problem(retry, 409, "idempotency_in_progress")
+    assert retry.headers["retry-after"].isdigit()
+    assert 1.5 < waited < 10  # it waited for the first request (lock_timeout), then gave up
+    assert await rows.count() == 0
+    # Once the first request is gone (rolled back), the key is free again.
+    again = await client.post("/api/alice/tasks", json={"title": "a"}, headers=keyed("in-flight"))
+    assert again.status_code == 201

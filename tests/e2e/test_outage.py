@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,8 +44,12 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartablePostgres]:
-    with restartable_postgres(tmp_path_factory.mktemp("outage") / "pg") as server:
+def own_postgres() -> Iterator[RestartablePostgres]:
+    # Outside pytest's tmp_path, which a concurrent pytest run may prune under a live server.
+    with (
+        tempfile.TemporaryDirectory(prefix="taskapi-outage-") as directory,
+        restartable_postgres(Path(directory) / "pg") as server,
+    ):
         yield server
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,24 @@ def test_the_served_api_refuses_a_streamed_oversized_body(server: str) -> None:
             headers={**bearer(), "Content-Type": "application/json"},
         )
         assert response.status_code == 413
+
+
+def test_several_workers_serve_and_log_json(
+    database_url: str, tmp_path: Path, clean_tasks: None
+) -> None:
+    with (
+        taskapi_serve(
+            tmp_path, args=("--workers", "2"), DATABASE_URL=database_url, JWT_SECRET=SECRET
+        ) as (base, _),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        for _ in range(6):
+            assert http.get("/api/alice/tasks", headers=bearer()).status_code == 200
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "server.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    access = [line for line in lines if line.get("logger") == "taskapi.access"]
+    assert len(access) >= 6  # every worker logs its requests, as JSON
+    assert {line["route"] for line in access} >= {"/api/{user_id}/tasks"}

@@ -61,6 +61,10 @@ def test_arbitrary_text_is_never_a_cursor(text: str) -> None:
         ("3", frozenset()),
         ('"abc"', frozenset()),
         ('"99999999999999999999999"', frozenset()),
+        ('"9999999999999999999"', frozenset()),  # 19 digits, past a bigint
+        ('"9223372036854775807"', frozenset({2**63 - 1})),
+        ('"\u0661"', frozenset()),  # a digit, but not an ASCII one
+        ('"' + "9" * 5000 + '"', frozenset()),  # longer than int() converts
         ("", frozenset()),
     ],
 )
