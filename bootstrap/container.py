@@ -16,9 +16,10 @@ from prometheus_client import CollectorRegistry
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
 from adapters.http.routes import HttpServices
-from adapters.jwt.jose_verifier import JoseTokenVerifier, JwtRules
+from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
+from adapters.jwt.rules import JwtRules
 from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from jose import ExpiredSignatureError, JWTError, jwt
 
+from adapters.jwt.rules import JwtRules, VerifierConfigError, failure_reason
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
-from domain.task import UserId
-from domain.text import is_valid_user_id
 
 HMAC_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
 MIN_SECRET_BYTES: Final = 32
-
-
-class VerifierConfigError(ValueError):
-    """The verifier cannot be built from this configuration."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JwtRules:
-    """What a token must satisfy besides its signature."""
-
-    algorithms: tuple[str, ...] = ("HS256",)
-    audience: str | None = None
-    issuer: str | None = None
-    leeway_seconds: int = 0
-    user_id_claim: str = "sub"
 
 
 class JoseTokenVerifier:
@@ -82,20 +65,7 @@ class JoseTokenVerifier:
         except ExpiredSignatureError:
             raise TokenExpired("token has expired") from None
         except JWTError as error:
-            raise AuthenticationFailed(_reason(error)) from None
+            raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token
             raise AuthenticationFailed("malformed token") from None
-        subject = claims.get(self._rules.user_id_claim)
-        if not isinstance(subject, str) or not is_valid_user_id(subject):
-            raise AuthenticationFailed(
-                f"claim {self._rules.user_id_claim!r} is not a valid user id"
-            )
-        # Verified above: exp is present and numeric.
-        expires_at = float(claims["exp"]) + self._rules.leeway_seconds
-        return Principal(user_id=UserId(subject), expires_at=expires_at)
-
-
-def _reason(error: JWTError) -> str:
-    """A short reason to log; python-jose's messages hold no token material."""
-    text = str(error) or type(error).__name__
-    return text[:200]
+        return self._rules.principal(claims)

@@ -28,11 +28,9 @@ import httpx
 import jwt
 from jwt.types import Options
 
-from adapters.jwt.jose_verifier import JwtRules, VerifierConfigError
+from adapters.jwt.rules import JwtRules, VerifierConfigError, failure_reason
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
-from domain.task import UserId
-from domain.text import is_valid_user_id
 
 ASYMMETRIC_ALGORITHMS: Final = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -204,17 +202,10 @@ class JwksTokenVerifier:
         except jwt.ExpiredSignatureError:
             raise TokenExpired("token has expired") from None
         except jwt.PyJWTError as error:
-            raise AuthenticationFailed(_reason(error)) from None
+            raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token
             raise AuthenticationFailed("malformed token") from None
-        subject = claims.get(self._rules.user_id_claim)
-        if not isinstance(subject, str) or not is_valid_user_id(subject):
-            raise AuthenticationFailed(
-                f"claim {self._rules.user_id_claim!r} is not a valid user id"
-            )
-        # Verified above: exp is present and numeric.
-        expires_at = float(claims["exp"]) + self._rules.leeway_seconds
-        return Principal(user_id=UserId(subject), expires_at=expires_at)
+        return self._rules.principal(claims)
 
     async def _key_for(self, kid: str | None) -> Mapping[str, jwt.PyJWK] | None:
         """The key the token names, refetching the JWKS when it is stale or lacks that key."""
@@ -326,9 +317,3 @@ def _fits(entry: Mapping[str, Any], algorithm: str) -> bool:
     if algorithm == "EdDSA":
         return kty == "OKP" and entry.get("crv") in _OKP_CURVES
     return False
-
-
-def _reason(error: jwt.PyJWTError) -> str:
-    """A short reason to log; PyJWT's messages hold no token material."""
-    text = str(error) or type(error).__name__
-    return text[:200]

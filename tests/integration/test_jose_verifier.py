@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from adapters.jwt.jose_verifier import JoseTokenVerifier, JwtRules, VerifierConfigError
+from adapters.jwt.jose_verifier import JoseTokenVerifier
+from adapters.jwt.rules import JwtRules, VerifierConfigError
 from application.errors import AuthenticationFailed, TokenExpired
 from tests.tokens import OTHER_SECRET, SECRET, make_token
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from adapters.jwt.jose_verifier import JwtRules, VerifierConfigError
 from adapters.jwt.jwks_verifier import MAX_JWKS_BYTES, JwksTokenVerifier
+from adapters.jwt.rules import JwtRules, VerifierConfigError
 from application.errors import AuthenticationFailed, TokenExpired
 from tests.jwks import BETTER_AUTH_URL, JwksServer, SigningKey, hmac_token, jwks
 from tests.process import free_port

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from adapters.jwt.jose_verifier import JoseTokenVerifier, JwtRules
+from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
+from adapters.jwt.rules import JwtRules
 from application.errors import AuthenticationFailed
 from bootstrap.app import create_app, create_container
 from bootstrap.container import _cursor_key

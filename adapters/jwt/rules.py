@@ -1,0 +1,43 @@
+"""What every verifier checks besides the signature, and how it turns claims into a principal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from application.errors import AuthenticationFailed
+from application.ports import Principal
+from domain.task import UserId
+from domain.text import is_valid_user_id
+
+
+class VerifierConfigError(ValueError):
+    """A verifier cannot be built from this configuration."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JwtRules:
+    """What a token must satisfy besides its signature."""
+
+    algorithms: tuple[str, ...] = ("HS256",)
+    audience: str | None = None
+    issuer: str | None = None
+    leeway_seconds: int = 0
+    user_id_claim: str = "sub"
+
+    def principal(self, claims: Mapping[str, object]) -> Principal:
+        """The caller named by verified ``claims`` (``exp`` already checked to be numeric).
+
+        Raises ``AuthenticationFailed`` when the user id claim is not a usable user id.
+        """
+        subject = claims.get(self.user_id_claim)
+        if not isinstance(subject, str) or not is_valid_user_id(subject):
+            raise AuthenticationFailed(f"claim {self.user_id_claim!r} is not a valid user id")
+        expires = claims["exp"]
+        assert isinstance(expires, int | float)  # noqa: S101  # both libraries verified it
+        return Principal(user_id=UserId(subject), expires_at=float(expires) + self.leeway_seconds)
+
+
+def failure_reason(error: Exception) -> str:
+    """A short reason to log; the JWT libraries' messages hold no token material."""
+    return (str(error) or type(error).__name__)[:200]
