@@ -137,6 +137,6 @@ class Container(containers.DeclarativeContainer):
         update_task=providers.Singleton(UpdateTask, repository=repository, clock=clock),
         complete_task=providers.Singleton(CompleteTask, repository=repository, clock=clock),
         delete_task=providers.Singleton(DeleteTask, repository=repository),
-        database_ready=database_health.provided.is_ready,
+        database=database_health,
         cursors=providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings)),
     )

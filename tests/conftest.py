@@ -19,7 +19,7 @@ from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.migrate import upgrade
 from tests.database import create_database, drop_database, postgres_server
-from tests.pgbouncer import MISSING_REASON, PgBouncer, pgbouncer_binary
+from tests.pgbouncer import PgBouncer
 from tests.pgbouncer import pgbouncer as run_pgbouncer
 
 
@@ -54,9 +54,11 @@ def database_url(direct_database_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def pgbouncer(postgres_server_url: str) -> Iterator[PgBouncer]:
-    """A real PgBouncer in transaction mode in front of the session's server (started on use)."""
-    if pgbouncer_binary() is None:
-        pytest.skip(MISSING_REASON)
+    """A real PgBouncer in transaction mode in front of the session's server (started on use).
+
+    Tests that use it carry ``needs_pgbouncer`` (tests/pgbouncer.py); without the binary this
+    fixture fails rather than skips.
+    """
     with run_pgbouncer(postgres_server_url) as running:
         yield running
 

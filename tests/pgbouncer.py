@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Final
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import URL, make_url
 
 from tests.process import free_port
@@ -52,6 +53,8 @@ MISSING_REASON: Final = (
     "pgbouncer is not installed and could not be (`make pgbouncer` installs Debian's package "
     "only as root with apt-get)"
 )
+needs_pgbouncer: Final = pytest.mark.skipif(pgbouncer_binary() is None, reason=MISSING_REASON)
+"""Marks a test that runs PgBouncer: skipped only where it cannot be installed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ def build_app(
         responses={503: problems()[503]},
     )
     async def readyz(request: Request) -> Response:
-        if await services(request).database_ready():
+        if await services(request).database.is_ready():
             return Response(b'{"status":"ready"}', media_type="application/json")
         return problem(
             503,

@@ -35,6 +35,7 @@ from adapters.http.schemas import (
 )
 from application.auth import Authenticate, authorise_owner
 from application.errors import AuthenticationFailed
+from application.ports import HealthProbe
 from application.tasks import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -60,7 +61,7 @@ class HttpServices:
     update_task: UpdateTask
     complete_task: CompleteTask
     delete_task: DeleteTask
-    database_ready: Callable[[], Awaitable[bool]]
+    database: HealthProbe
     cursors: CursorCodec
 
 

@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, assert_task_response
-from tests.pgbouncer import PgBouncer
+from tests.pgbouncer import PgBouncer, needs_pgbouncer
 from tests.process import taskapi_serve
 from tests.tokens import SECRET, bearer
 
 NEXT = re.compile(r'^<([^>]+)>; rel="next"$')
+
+pytestmark = needs_pgbouncer
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ def test_neon_endpoint_options_become_server_settings() -> None:
     "url",
     [
         "mysql://u@h/db",
-        "sqlite:///x.db",
+        "mssql://u@h/db",
         "not a url",
         "postgresql://u@h/db?sslmode=sometimes",
         "postgresql://u@h/db?connect_timeout=soon",
