@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer test-pgbouncer
+.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer compose test-pgbouncer
 
 install: $(VENV)/.installed
 
@@ -34,7 +34,7 @@ format: install
 
 test: lint test-only test-pgbouncer
 
-test-only: install browser pgbouncer
+test-only: install browser pgbouncer compose
 	$(BIN)/pytest
 
 # The e2e suite a second time, the API connecting through a real PgBouncer in transaction mode
@@ -62,6 +62,17 @@ pgbouncer:
 		echo "make pgbouncer: installing Debian's pgbouncer"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) \
 			|| echo "make pgbouncer: could not install pgbouncer; the PgBouncer tests will skip" >&2; \
+	fi
+
+# A compose CLI for tests/integration/test_deployment_files.py (it validates docker-compose.yml;
+# no engine is needed): Debian's docker-compose, installed when missing and we are root with
+# apt-get; otherwise those tests skip themselves and say why.
+compose:
+	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make compose: installing Debian's docker-compose"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) \
+			|| echo "make compose: could not install docker-compose; the compose tests will skip" >&2; \
 	fi
 
 # The long schemathesis run against the served OpenAPI (make test runs 25 examples per case).

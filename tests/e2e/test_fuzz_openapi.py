@@ -104,7 +104,14 @@ async def fuzzed(client: httpx.AsyncClient) -> BaseSchema:
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # Negative cases for a path whose user id is pinned are often rejected while generated;
+    # hypothesis then gives up on some seeds with filter_too_much, which says nothing about the
+    # service (every case that is generated is still sent and checked).
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 @given(data=st.data())
 async def test_operation_conforms_to_the_document(
