@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -86,6 +87,21 @@ async def clean_tasks(engine: AsyncEngine) -> None:
     """Start each test on an empty ``tasks`` table."""
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE tasks RESTART IDENTITY"))
+
+
+@pytest.fixture
+async def outsider(engine: AsyncEngine, direct_database_url: str) -> AsyncIterator[tuple[str, str]]:
+    """A login role that is not a member of the API role; yields (its name, a URL as it).
+
+    Roles belong to the whole server, so its name is unique and it is dropped afterwards.
+    """
+    name = f"taskapi_outsider_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE ROLE {name} LOGIN"))
+    url = DatabaseOptions.from_url(direct_database_url).url.set(username=name, password=None)
+    yield name, url.render_as_string(hide_password=False)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP ROLE {name}"))
 
 
 @pytest.hookimpl(wrapper=True)

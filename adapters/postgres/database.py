@@ -51,6 +51,23 @@ class PoolOptions:
     recycle_seconds: float = 240.0
 
 
+# What a refused transaction set-up (``SET LOCAL ROLE``) raises: no such role, or not a member.
+_MISCONFIGURED: Final = (
+    asyncpg.exceptions.InvalidParameterValueError,
+    asyncpg.exceptions.InsufficientPrivilegeError,
+    asyncpg.exceptions.UndefinedObjectError,
+)
+
+
+async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
+    """End the connection's transaction, or terminate it when it cannot answer."""
+    try:
+        await conn.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001  # lost, mid-protocol or cancelling: it must not be reused
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Release without a reset query (asyncpg still rolls back an unfinished transaction)."""
 
@@ -138,10 +155,36 @@ class Database:
         finally:
             slots.release()
 
-    async def ping(self, timeout: float) -> bool:  # noqa: ASYNC109  # a deadline for a probe
-        """Whether ``SELECT 1`` answers within ``timeout`` seconds."""
+    @asynccontextmanager
+    async def transaction(self, begin: str) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A pooled connection inside a transaction opened by ``begin``, committed on success.
+
+        ``begin`` is one simple-protocol query that starts the transaction and sets it up
+        (``BEGIN; SET LOCAL …``): one round trip. Any exception rolls the transaction back (a
+        connection that cannot roll back is terminated, never handed on). A ``begin`` that the
+        database refuses because of its configuration (a missing role, a role the service may not
+        take, i.e. migrations not run or grants missing) is ``StorageUnavailable`` too: nothing
+        can be served until an operator acts.
+        """
+        async with self.connection() as conn:
+            try:
+                await conn.execute(begin)
+            except _MISCONFIGURED as error:
+                await _roll_back(conn)
+                raise StorageUnavailable(f"transaction set-up refused: {error}") from error
+            try:
+                yield conn
+            except UNAVAILABLE:
+                raise  # the connection is terminated below: no round trip to a lost server
+            except BaseException:
+                await _roll_back(conn)
+                raise
+            await conn.execute("COMMIT")
+
+    async def ping(self, timeout: float, begin: str = "BEGIN") -> bool:  # noqa: ASYNC109  # a deadline for a probe
+        """Whether ``SELECT 1`` in a transaction opened by ``begin`` answers within ``timeout``."""
         try:
-            async with asyncio.timeout(timeout), self.connection() as conn:
+            async with asyncio.timeout(timeout), self.transaction(begin) as conn:
                 await conn.fetchval("SELECT 1")
         except StorageUnavailable:
             return False

@@ -1,11 +1,16 @@
 """``SqlTaskRepository``: the ``TaskRepository`` port on PostgreSQL.
 
 Every statement filters on ``user_id`` in its own WHERE clause, and every write is a single
-statement (``INSERT/UPDATE/DELETE … RETURNING``): one round trip, atomic on its own, never half
-applied. The rules of ``Task.complete`` and ``Task.edit`` are repeated here in SQL so that they are
-applied to the row as it is when the row lock is taken, with no read-modify-write race; the
-integration tests check both versions of the rules against each other. ``If-Match`` conditions
-are part of the same statement's WHERE clause, so exactly one of several racing writers wins.
+statement (``INSERT/UPDATE/DELETE … RETURNING``): atomic on its own, never half applied. The rules
+of ``Task.complete`` and ``Task.edit`` are repeated here in SQL so that they are applied to the row
+as it is when the row lock is taken, with no read-modify-write race; the integration tests check
+both versions of the rules against each other. ``If-Match`` conditions are part of the same
+statement's WHERE clause, so exactly one of several racing writers wins.
+
+Each call is one transaction opened by ``row_security.begin_as_owner``: it runs as the API role
+with the owner's id set, so row-level security hides every other user's rows even from a
+statement whose own filter were missing. Three round trips: the set-up (one simple query), the
+statement, ``COMMIT``.
 
 The SQL is written by SQLAlchemy Core from the SQLModel tables (``adapters.postgres.sql``) and
 run on an asyncpg pool.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
@@ -44,6 +49,11 @@ from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
 
 from adapters.postgres.database import Database
 from adapters.postgres.mapper import TASK_COLUMNS, from_snapshot, to_domain, to_snapshot
+from adapters.postgres.row_security import (
+    BEGIN_AS_JANITOR,
+    IDEMPOTENCY_KEY_LIFETIME,
+    begin_as_owner,
+)
 from adapters.postgres.sql import Sql, compile_sql
 from adapters.postgres.tables import IdempotencyKeyRow, TaskRow
 from application.errors import IdempotencyConflict, IdempotencyInProgress
@@ -55,7 +65,6 @@ _tasks: Table = TaskRow.__table__  # type: ignore[attr-defined]  # SQLModel decl
 _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # as above
 _c = _tasks.c
 
-IDEMPOTENCY_KEY_LIFETIME: Final = timedelta(hours=24)
 # How long a retry waits for the first request with its key (which holds the key's row lock)
 # before it answers 409 idempotency_in_progress: below the default statement timeout (2.5 s),
 # so that the lock timeout, not the client-side statement timeout, ends the wait.
@@ -221,9 +230,9 @@ class SqlTaskRepository:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def _one(self, sql: Sql, **values: Any) -> Task | None:  # noqa: ANN401  # bind values
-        async with self._database.connection() as conn:
-            row = await conn.fetchrow(sql.text, *sql.args(**values))
+    async def _one(self, sql: Sql, owner: UserId, **values: Any) -> Task | None:  # noqa: ANN401  # bind values
+        async with self._database.transaction(begin_as_owner(owner)) as conn:
+            row = await conn.fetchrow(sql.text, *sql.args(owner=owner, **values))
         return None if row is None else to_domain(row)
 
     async def _write(
@@ -237,7 +246,7 @@ class SqlTaskRepository:
         """Run a write whose WHERE may carry a version condition; tell stale from missing."""
         conditional = expected_versions is not None
         sql = statements(conditional)
-        async with self._database.connection() as conn:
+        async with self._database.transaction(begin_as_owner(owner)) as conn:
             row = await conn.fetchrow(
                 sql.text,
                 *sql.args(
@@ -262,21 +271,20 @@ class SqlTaskRepository:
         self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
     ) -> Creation:
         values = {
-            "owner": task.owner,
             "title": task.title,
             "description": task.description,
             "at": at,
         }
         if idempotency is None:
-            stored = await self._one(_INSERT, **values)
+            stored = await self._one(_INSERT, task.owner, **values)
             assert stored is not None  # noqa: S101  # INSERT … RETURNING always yields the row
             return Creation(stored, replayed=False)
-        async with self._database.connection() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = '{IDEMPOTENCY_WAIT}'")
+        begin = begin_as_owner(task.owner, lock_timeout=IDEMPOTENCY_WAIT)
+        async with self._database.transaction(begin) as conn:
             replayed = await self._claim(conn, task.owner, idempotency, at)
             if replayed is not None:
                 return Creation(replayed, replayed=True)
-            row = await conn.fetchrow(_INSERT.text, *_INSERT.args(**values))
+            row = await conn.fetchrow(_INSERT.text, *_INSERT.args(owner=task.owner, **values))
             assert row is not None  # noqa: S101  # INSERT … RETURNING always yields the row
             stored = to_domain(row)
             await conn.execute(
@@ -325,7 +333,7 @@ class SqlTaskRepository:
         return from_snapshot(json.loads(existing["task"]))
 
     async def get(self, owner: UserId, task_id: int) -> Task | None:
-        return await self._one(_GET, owner=owner, task_id=task_id)
+        return await self._one(_GET, owner, task_id=task_id)
 
     async def list(
         self,
@@ -340,7 +348,7 @@ class SqlTaskRepository:
         values: dict[str, Any] = {"owner": owner, "completed": completed, "limit": limit + 1}
         if after is not None:
             values |= {"after_at": after.created_at, "after_id": after.task_id}
-        async with self._database.connection() as conn:
+        async with self._database.transaction(begin_as_owner(owner)) as conn:
             rows = await conn.fetch(sql.text, *sql.args(**values))
             if rows:
                 total = int(rows[0]["total"])
@@ -405,7 +413,7 @@ class SqlIdempotencyKeyJanitor:
 
     async def purge(self, now: datetime, batch: int = 10_000) -> int:
         """Delete up to ``batch`` expired keys; return how many went."""
-        async with self._database.connection() as conn:
+        async with self._database.transaction(BEGIN_AS_JANITOR) as conn:
             status = await conn.execute(
                 _PURGE_KEYS.text,
                 *_PURGE_KEYS.args(expired_before=now - IDEMPOTENCY_KEY_LIFETIME, batch=batch),
