@@ -96,9 +96,10 @@ async def outsider(engine: AsyncEngine, direct_database_url: str) -> AsyncIterat
     Roles belong to the whole server, so its name is unique and it is dropped afterwards.
     """
     name = f"taskapi_outsider_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex  # servers with password authentication (a container) need one
     async with engine.begin() as connection:
-        await connection.execute(text(f"CREATE ROLE {name} LOGIN"))
-    url = DatabaseOptions.from_url(direct_database_url).url.set(username=name, password=None)
+        await connection.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+    url = DatabaseOptions.from_url(direct_database_url).url.set(username=name, password=password)
     yield name, url.render_as_string(hide_password=False)
     async with engine.begin() as connection:
         await connection.execute(text(f"DROP ROLE {name}"))

@@ -51,16 +51,24 @@ class PoolOptions:
     recycle_seconds: float = 240.0
 
 
-# What a refused transaction set-up (``SET LOCAL ROLE``) raises: no such role, or not a member.
-_MISCONFIGURED: Final = (
-    asyncpg.exceptions.InvalidParameterValueError,
-    asyncpg.exceptions.InsufficientPrivilegeError,
+# What PostgreSQL answers when this database is not set up for the API: the API role missing or
+# not granted to the login role (set-up), or the tables missing or not granted to it (migrations
+# not run). Also what a row-level security violation raises. Either way no request can be served
+# until someone acts: a logged 503, never a 500.
+_REFUSED: Final = (
+    asyncpg.exceptions.InvalidParameterValueError,  # SET ROLE: no such role
     asyncpg.exceptions.UndefinedObjectError,
+    asyncpg.exceptions.InsufficientPrivilegeError,  # not a member; no grant; RLS violation
+    asyncpg.exceptions.UndefinedTableError,  # not migrated
 )
 
 
 async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
-    """End the connection's transaction, or terminate it when it cannot answer."""
+    """End the connection's transaction, or terminate the connection when it cannot answer.
+
+    After a cancellation (a deadline around the call) asyncpg refuses a new command while it
+    cancels the old one: the connection is then terminated rather than handed on mid-cancel.
+    """
     try:
         await conn.execute("ROLLBACK")
     except Exception:  # noqa: BLE001  # lost, mid-protocol or cancelling: it must not be reused
@@ -161,19 +169,18 @@ class Database:
 
         ``begin`` is one simple-protocol query that starts the transaction and sets it up
         (``BEGIN; SET LOCAL …``): one round trip. Any exception rolls the transaction back (a
-        connection that cannot roll back is terminated, never handed on). A ``begin`` that the
-        database refuses because of its configuration (a missing role, a role the service may not
-        take, i.e. migrations not run or grants missing) is ``StorageUnavailable`` too: nothing
-        can be served until an operator acts.
+        connection that cannot roll back is terminated, never handed on). What the database
+        refuses because it is not set up for the API (``_REFUSED``: role or grants missing,
+        migrations not run) is ``StorageUnavailable`` too: nothing can be served until an
+        operator acts, and the log says what PostgreSQL said.
         """
         async with self.connection() as conn:
             try:
-                await conn.execute(begin)
-            except _MISCONFIGURED as error:
-                await _roll_back(conn)
-                raise StorageUnavailable(f"transaction set-up refused: {error}") from error
-            try:
-                yield conn
+                try:
+                    await conn.execute(begin)
+                    yield conn
+                except _REFUSED as error:
+                    raise StorageUnavailable(f"the database refused: {error}") from error
             except UNAVAILABLE:
                 raise  # the connection is terminated below: no round trip to a lost server
             except BaseException:
@@ -181,13 +188,17 @@ class Database:
                 raise
             await conn.execute("COMMIT")
 
-    async def ping(self, timeout: float, begin: str = "BEGIN") -> bool:  # noqa: ASYNC109  # a deadline for a probe
-        """Whether ``SELECT 1`` in a transaction opened by ``begin`` answers within ``timeout``."""
+    async def ping(
+        self,
+        timeout: float,  # noqa: ASYNC109  # a deadline for a probe
+        begin: str = "BEGIN",
+        check: str = "SELECT true",
+    ) -> bool:
+        """Whether ``check``, in a transaction opened by ``begin``, is true within ``timeout``."""
         try:
             async with asyncio.timeout(timeout), self.transaction(begin) as conn:
-                await conn.fetchval("SELECT 1")
+                return bool(await conn.fetchval(check))
         except StorageUnavailable:
             return False
         except UNAVAILABLE:
             return False
-        return True

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from adapters.postgres.database import Database
 from adapters.postgres.row_security import BEGIN_AS_API
+
+# As the API role: both tables exist, it may use them, and row-level security binds it there.
+_SERVES_REQUESTS: Final = " AND ".join(
+    f"has_table_privilege('{table}', 'SELECT, INSERT, UPDATE, DELETE')"
+    f" AND row_security_active('{table}')"
+    for table in ("tasks", "idempotency_keys")
+)
 
 
 class DatabaseHealth:
     """Ready when the database answers as requests use it, within ``timeout`` seconds.
 
-    The probe's transaction takes the API role, so a database that is up but not migrated, or
-    whose login role was not granted ``taskapi_app``, is reported not ready rather than ready
-    while every request fails.
+    The probe's transaction takes the API role and checks that it may use both tables under
+    row-level security: a database that is up but not migrated, or whose login role was not
+    granted ``taskapi_app``, is not ready (each of its requests would be a 503).
     """
 
     def __init__(self, database: Database, timeout: float = 2.0) -> None:
@@ -19,4 +28,4 @@ class DatabaseHealth:
         self._timeout = timeout
 
     async def is_ready(self) -> bool:
-        return await self._database.ping(self._timeout, BEGIN_AS_API)
+        return await self._database.ping(self._timeout, BEGIN_AS_API, "SELECT " + _SERVES_REQUESTS)

@@ -7,6 +7,7 @@ superuser, sees and seeds every row, so each test can check what the database ho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import adapters.postgres.repository as repository_module
 from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.mapper import TASK_COLUMNS
+from adapters.postgres.migrate import upgrade
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
 from adapters.postgres.row_security import (
     API_ROLE,
@@ -31,9 +34,11 @@ from adapters.postgres.row_security import (
     begin_as_owner,
 )
 from adapters.postgres.sql import compile_sql
-from adapters.postgres.tables import TaskRow
+from adapters.postgres.tables import IdempotencyKeyRow, TaskRow
 from application.errors import StorageUnavailable
-from domain.task import TaskChanges, UserId
+from application.ports import IdempotencyKey
+from domain.task import NewTask, TaskChanges, UserId
+from tests.database import create_database, drop_database
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
 
@@ -42,6 +47,7 @@ BOB = UserId("bob")
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _tasks = TaskRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it at run time
 _c = _tasks.c
+_keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # as above
 
 
 async def seed(engine: AsyncEngine, owner: str, *titles: str) -> list[int]:
@@ -170,6 +176,76 @@ async def test_the_repository_without_owner_filters_still_cannot_reach_another_u
     assert completed.completed
 
 
+async def test_as_the_api_role_a_page_is_still_served_by_the_index(database: Database) -> None:
+    sql = repository_module._list_sql(filtered=False, after=True)
+    async with database.transaction(begin_as_owner(ALICE)) as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = await conn.fetch(
+            "EXPLAIN " + sql.text,
+            *sql.args(owner=ALICE, after_at=T0, after_id=1, limit=51),
+        )
+    plan_text = "\n".join(row[0] for row in plan)
+    assert "tasks_user_created_idx" in plan_text
+    assert "current_setting" in plan_text  # the policy's condition is part of the plan
+
+
+async def test_an_idempotent_create_without_owner_filters_never_replays_another_users_task(
+    engine: AsyncEngine, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE idempotency_keys"))
+    repository = SqlTaskRepository(database)
+    key = IdempotencyKey(key="same-key", fingerprint="same-body")
+    bobs = await repository.add(NewTask.create(owner=BOB, title="bob's"), at=T0, idempotency=key)
+    keys = _keys.c
+    monkeypatch.setattr(
+        repository_module,
+        "_KEY_RECORD",
+        compile_sql(select(keys.fingerprint, keys.task).where(keys.key == bindparam("key"))),
+    )
+    monkeypatch.setattr(
+        repository_module,
+        "_KEY_TASK",
+        compile_sql(
+            update(_keys).where(keys.key == bindparam("key")).values(task=bindparam("task"))
+        ),
+    )
+    alices = await repository.add(
+        NewTask.create(owner=ALICE, title="alice's"), at=T0, idempotency=key
+    )
+    assert not alices.replayed
+    assert (alices.task.owner, alices.task.title) == ("alice", "alice's")
+    again = await repository.add(NewTask.create(owner=BOB, title="bob's"), at=T0, idempotency=key)
+    assert again.replayed
+    assert again.task == bobs.task  # bob's stored response was not overwritten by alice's
+    async with engine.begin() as connection:
+        stored = (
+            await connection.execute(
+                text("SELECT user_id, task->>'title' FROM idempotency_keys ORDER BY user_id")
+            )
+        ).all()
+        await connection.execute(text("TRUNCATE idempotency_keys"))
+    assert [tuple(row) for row in stored] == [("alice", "alice's"), ("bob", "bob's")]
+
+
+async def test_readiness_needs_the_migrated_tables_under_row_level_security(
+    postgres_server_url: str,
+) -> None:
+    url = await create_database(postgres_server_url, prefix="taskapi_readiness")
+    database = Database(DatabaseOptions.from_url(url), PoolOptions(size=2))
+    await database.start()
+    try:
+        health = DatabaseHealth(database)
+        assert await health.is_ready() is False  # no tables at all
+        await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url), "0002")
+        assert await health.is_ready() is False  # tables, no grants, no row-level security
+        await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url))
+        assert await health.is_ready() is True
+    finally:
+        await database.close()
+        await drop_database(postgres_server_url, url)
+
+
 # --- What the policies refuse, and when -------------------------------------------------------
 
 
@@ -177,38 +253,57 @@ async def test_a_row_cannot_be_written_for_or_moved_to_another_user(
     engine: AsyncEngine, database: Database
 ) -> None:
     [alices] = await seed(engine, "alice", "a1")
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+    # Refused by the policies' WITH CHECK; the pool reports it as the database refusing (a 503
+    # whose log line carries PostgreSQL's message), never as a 500.
+    with pytest.raises(StorageUnavailable, match="row-level security"):
         async with database.transaction(begin_as_owner(ALICE)) as conn:
             await conn.execute(
                 "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
                 " VALUES ('bob', 'planted', false, now(), now(), 1)"
             )
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+    with pytest.raises(StorageUnavailable, match="row-level security"):
         async with database.transaction(begin_as_owner(ALICE)) as conn:
             await conn.execute("UPDATE tasks SET user_id = 'bob' WHERE id = $1", alices)
     assert await table(engine) == [("alice", "a1", False, 1)]
 
 
+async def raw_connection(url: str, **server_settings: str) -> asyncpg.Connection:
+    """A connection of its own (not from the pool), as the session's superuser."""
+    dsn = DatabaseOptions.from_url(url).url.set(drivername="postgresql")
+    return await asyncpg.connect(
+        dsn.render_as_string(hide_password=False), server_settings=server_settings
+    )
+
+
 async def test_without_an_owner_the_api_role_sees_no_row(
-    engine: AsyncEngine, database: Database
+    engine: AsyncEngine, direct_database_url: str
 ) -> None:
     await seed(engine, "alice", "a1")
-    # Never set in this transaction, and set-then-ended in an earlier one on the same connection.
-    async with database.transaction(begin_as_owner(ALICE)):
-        pass
-    for _ in range(2):
-        async with database.transaction(BEGIN_AS_API) as conn:
+    conn = await raw_connection(direct_database_url)
+    try:
+        # Never set on this connection yet, then set by an ended transaction of the same one.
+        for set_before in (False, True):
+            if set_before:
+                await conn.execute(begin_as_owner(ALICE))
+                assert await conn.fetchval("SELECT count(*) FROM tasks") == 1
+                await conn.execute("COMMIT")
+            await conn.execute(BEGIN_AS_API)
             assert await conn.fetchval("SELECT count(*) FROM tasks") == 0
             assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+            await conn.execute("COMMIT")
+        # Both settings ended with their transactions.
+        assert await conn.fetchval("SELECT current_setting($1, true)", OWNER_SETTING) in {"", None}
+        assert await conn.fetchval("SELECT current_user") != API_ROLE
+    finally:
+        await conn.close()
 
 
-async def test_the_owner_setting_ends_with_its_transaction(database: Database) -> None:
+async def test_the_owner_and_role_hold_for_the_whole_transaction(database: Database) -> None:
     async with database.transaction(begin_as_owner(ALICE)) as conn:
         assert await conn.fetchval("SELECT current_setting($1)", OWNER_SETTING) == "alice"
         assert await conn.fetchval("SELECT current_user") == API_ROLE
-    async with database.connection() as conn:
-        assert await conn.fetchval("SELECT current_setting($1, true)", OWNER_SETTING) in {"", None}
-        assert await conn.fetchval("SELECT current_user") != API_ROLE
+        await conn.fetchval("SELECT count(*) FROM tasks")
+        assert await conn.fetchval("SELECT current_setting($1)", OWNER_SETTING) == "alice"
 
 
 async def test_the_api_role_is_unprivileged_and_both_tables_are_forced(
@@ -231,7 +326,8 @@ async def test_the_api_role_is_unprivileged_and_both_tables_are_forced(
                 text(
                     "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity"
                     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                    " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+                    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                    " AND n.nspname = current_schema()"
                     " AND has_table_privilege(:role, c.oid, 'SELECT, INSERT, UPDATE, DELETE')"
                     " ORDER BY c.relname"
                 ),
@@ -244,7 +340,7 @@ async def test_the_api_role_is_unprivileged_and_both_tables_are_forced(
     ]
     # And it can do nothing else: no DDL, no migrations table.
     for statement in ("DROP TABLE tasks", "SELECT * FROM alembic_version", "TRUNCATE tasks"):
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        with pytest.raises(StorageUnavailable, match=r"must be owner|permission denied"):
             async with database.transaction(BEGIN_AS_API) as conn:
                 await conn.execute(statement)
 
@@ -314,26 +410,37 @@ HOSTILE_OWNERS = [
 @pytest.mark.parametrize("conforming", ["on", "off"])
 @pytest.mark.parametrize("owner", HOSTILE_OWNERS)
 async def test_hostile_owner_ids_are_set_verbatim_whatever_the_string_settings(
-    direct_database_url: str, owner: str, conforming: str
+    engine: AsyncEngine, direct_database_url: str, owner: str, conforming: str
 ) -> None:
-    options = DatabaseOptions.from_url(direct_database_url)
-    dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, server_settings={"standard_conforming_strings": conforming})
+    await seed(engine, owner, "theirs")
+    await seed(engine, owner[:-1] or "other", "a near miss")
+    conn = await raw_connection(direct_database_url, standard_conforming_strings=conforming)
     try:
         await conn.execute(begin_as_owner(owner))
         assert await conn.fetchval("SELECT current_setting($1)", OWNER_SETTING) == owner
-        assert await conn.fetchval("SELECT count(*) FROM tasks") == 0
-        await conn.execute("ROLLBACK")
-        assert await conn.fetchval("SELECT to_regclass('tasks') IS NOT NULL")
+        rows = await conn.fetch("SELECT user_id, title FROM tasks")
+        assert [tuple(row) for row in rows] == [(owner, "theirs")]
+        await conn.execute("COMMIT")
     finally:
         await conn.close()
+    assert len(await table(engine)) == 2
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(owner=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1))
-async def test_any_owner_id_is_set_verbatim(database: Database, owner: str) -> None:
-    async with database.transaction(begin_as_owner(owner)) as conn:
+@given(
+    owner=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1),
+    conforming=st.sampled_from(["on", "off"]),
+)
+async def test_any_owner_id_is_set_verbatim(
+    direct_database_url: str, owner: str, conforming: str
+) -> None:
+    conn = await raw_connection(direct_database_url, standard_conforming_strings=conforming)
+    try:
+        await conn.execute(begin_as_owner(owner))
         assert await conn.fetchval("SELECT current_setting($1)", OWNER_SETTING) == owner
+        await conn.execute("ROLLBACK")
+    finally:
+        await conn.close()
 
 
 def test_a_nul_cannot_be_an_owner() -> None:
@@ -352,7 +459,9 @@ async def test_a_login_role_without_the_api_role_is_unavailable_until_granted(
     await database.start()
     try:
         repository = SqlTaskRepository(database)
-        with pytest.raises(StorageUnavailable, match="transaction set-up refused"):
+        with pytest.raises(
+            StorageUnavailable, match="the database refused: permission denied to set role"
+        ):
             await repository.get(ALICE, 1)
         assert await database.ping(2.0, BEGIN_AS_API) is False
         async with engine.begin() as connection:

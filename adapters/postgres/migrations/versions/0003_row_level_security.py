@@ -44,18 +44,38 @@ _TABLES = ("tasks", "idempotency_keys")
 
 
 def upgrade() -> None:
+    # Create the role if missing (two first migrations at once may race: either error means
+    # someone else created it); refuse one that would defeat the policies; become a member.
     op.execute(
         f"""
         DO $$
         BEGIN
-            CREATE ROLE {API_ROLE} NOLOGIN NOBYPASSRLS;
-        EXCEPTION WHEN duplicate_object THEN
-            NULL;  -- created for another database of this cluster
+            BEGIN
+                CREATE ROLE {API_ROLE} NOLOGIN NOBYPASSRLS;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- created for another database of this server
+            END;
+            IF EXISTS (
+                SELECT FROM pg_roles WHERE rolname = '{API_ROLE}'
+                AND (rolsuper OR rolbypassrls OR rolcanlogin)
+            ) THEN
+                RAISE EXCEPTION 'role {API_ROLE} exists with SUPERUSER, BYPASSRLS or LOGIN'
+                    USING HINT = 'row-level security would not bind it: remove those attributes';
+            END IF;
+            IF NOT pg_has_role(current_user, '{API_ROLE}', 'MEMBER') THEN
+                BEGIN
+                    EXECUTE format('GRANT {API_ROLE} TO %I', current_user);
+                EXCEPTION WHEN insufficient_privilege THEN
+                    RAISE EXCEPTION 'role % may not grant itself {API_ROLE}', current_user
+                        USING HINT = format(
+                            'a role with ADMIN on {API_ROLE} must run: GRANT {API_ROLE} TO %I',
+                            current_user);
+                END;
+            END IF;
         END
         $$
         """
     )
-    op.execute(f"GRANT {API_ROLE} TO CURRENT_USER")
     op.execute(
         f"DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO {API_ROLE}', current_schema());"
         " END $$"
