@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from application.errors import AuthenticationFailed
+from application.errors import AuthenticationFailed, MissingToken
 from application.ports import Clock, Principal, TokenVerifier
 from domain.task import UserId, ensure_owner
 
@@ -57,7 +57,7 @@ class Authenticate:
     async def execute(self, token: str | None) -> Principal:
         """Return the principal; raises ``AuthenticationFailed`` for a missing or bad token."""
         if not token:
-            raise AuthenticationFailed("missing bearer token")
+            raise MissingToken()
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationFailed("token too long")
         return await self._verifier.verify(token)

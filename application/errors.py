@@ -5,7 +5,7 @@
 ``AuthenticationFailed``
     A bearer token was missing or could not be trusted; ``reason`` is a short, loggable
     explanation that never contains the token. ``TokenExpired`` is the case of a token that was
-    valid but is past its ``exp``.
+    valid but is past its ``exp``; ``MissingToken`` the case of a request that carries none.
 ``StorageUnavailable``
     The task store cannot be reached or timed out. Nothing was written (each write is one
     transaction); the caller may retry later.
@@ -29,6 +29,13 @@ class AuthenticationFailed(ApplicationError):
         super().__init__(reason)
         self.reason = reason
         self.subject = subject
+
+
+class MissingToken(AuthenticationFailed):
+    """The request carries no token at all."""
+
+    def __init__(self) -> None:
+        super().__init__("missing bearer token")
 
 
 class TokenExpired(AuthenticationFailed):

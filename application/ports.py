@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from domain.task import NewTask, Task, TaskChanges, UserId
+from domain.task import NewTask, Task, UserId
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +82,8 @@ class TaskRepository(Protocol):
     """The store of tasks. Every method names the owner: no task is reachable without it.
 
     Implementations translate their own failures to ``StorageUnavailable`` when the store cannot
-    be reached, and make each write atomic. Writes that take ``expected_versions`` apply only if
-    the task's current version is one of them, checked atomically with the write; otherwise they
-    raise ``StaleVersion`` (and still return ``None`` for a task that does not exist).
+    be reached, and make each write atomic. The repository stores what the entity decided: it
+    holds no rule of its own about what a change does.
     """
 
     async def add(
@@ -120,36 +119,22 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def edit(
-        self,
-        owner: UserId,
-        task_id: int,
-        changes: TaskChanges,
-        *,
-        at: datetime,
-        expected_versions: frozenset[int] | None = None,
-    ) -> Task | None:
-        """Apply ``changes`` as ``Task.edit`` does, atomically.
+    async def save(self, task: Task, *, expected_version: int) -> Task | None:
+        """Store ``task`` as the entity made it, if the stored one is at ``expected_version``.
 
-        Returns ``None`` if there is no such task.
+        The condition is checked atomically with the write. Returns the task as stored, or
+        ``None`` when the save missed: the stored version moved on, or the task is gone.
         """
-        ...
-
-    async def complete(
-        self,
-        owner: UserId,
-        task_id: int,
-        *,
-        at: datetime,
-        expected_versions: frozenset[int] | None = None,
-    ) -> Task | None:
-        """Mark the task complete as ``Task.complete`` does; ``None`` if there is no such task."""
         ...
 
     async def delete(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
     ) -> bool:
-        """Delete the task for good; ``False`` if there was no such task."""
+        """Delete the task for good; ``False`` if there was no such task.
+
+        With ``expected_versions``, delete only if the current version is one of them, else
+        raise ``StaleVersion`` with the current version.
+        """
         ...
 
 

@@ -2,14 +2,21 @@
 
 Each takes the owner as an already authorised ``UserId``: the HTTP adapter checks that the token's
 user is the user addressed (``domain.task.ensure_owner``) before any use case runs.
+
+A change is decided by the entity and stored by the repository: the use case loads the task, asks
+the entity for the changed task, and saves it on condition that nobody saved another version in
+between. A missed save is retried from a fresh load (the last write wins), unless the client
+named the versions it expects (``If-Match``): then the fresh load answers ``StaleVersion``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Final
 
+from application.errors import StorageUnavailable
 from application.ports import (
     Clock,
     Creation,
@@ -18,11 +25,13 @@ from application.ports import (
     TaskPage,
     TaskRepository,
 )
-from domain.errors import InvalidTask, TaskNotFound
+from domain.errors import InvalidTask, StaleVersion, TaskNotFound
 from domain.task import NewTask, Task, TaskChanges, UserId
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
+SAVE_ATTEMPTS: Final = 8
+"""Loads and saves a change may take while concurrent writers keep winning the race."""
 
 
 class ListTasks:
@@ -95,6 +104,30 @@ class GetTask:
         return task
 
 
+async def _change(
+    repository: TaskRepository,
+    owner: UserId,
+    task_id: int,
+    change: Callable[[Task], Task],
+    expected_versions: frozenset[int] | None,
+) -> Task:
+    """Load, let the entity decide, save on the loaded version; again if another save won."""
+    for _ in range(SAVE_ATTEMPTS):
+        task = await repository.get(owner, task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        if expected_versions is not None and task.version not in expected_versions:
+            raise StaleVersion(task.version)
+        changed = change(task)
+        if changed == task:
+            return task
+        saved = await repository.save(changed, expected_version=task.version)
+        if saved is not None:
+            return saved
+    # Only a storm of writers on one task gets here; like an outage, it passes if retried.
+    raise StorageUnavailable("the task kept changing while it was being saved")
+
+
 class UpdateTask:
     """Apply an edit (any of title, description, completed) to one of the owner's tasks."""
 
@@ -110,21 +143,22 @@ class UpdateTask:
         *,
         expected_versions: frozenset[int] | None = None,
     ) -> Task:
-        """Return the edited task.
+        """Return the edited task (one version more).
 
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
         one of ``expected_versions`` (when given).
         """
-        task = await self._repository.edit(
-            owner, task_id, changes, at=self._clock.now(), expected_versions=expected_versions
+        return await _change(
+            self._repository,
+            owner,
+            task_id,
+            lambda task: task.edit(changes, at=self._clock.now()),
+            expected_versions,
         )
-        if task is None:
-            raise TaskNotFound(task_id)
-        return task
 
 
 class CompleteTask:
-    """Mark one of the owner's tasks complete (idempotently)."""
+    """Mark one of the owner's tasks complete (idempotently: a complete task is not written)."""
 
     def __init__(self, repository: TaskRepository, clock: Clock) -> None:
         self._repository = repository
@@ -138,12 +172,13 @@ class CompleteTask:
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
         one of ``expected_versions`` (when given).
         """
-        task = await self._repository.complete(
-            owner, task_id, at=self._clock.now(), expected_versions=expected_versions
+        return await _change(
+            self._repository,
+            owner,
+            task_id,
+            lambda task: task.complete(at=self._clock.now()),
+            expected_versions,
         )
-        if task is None:
-            raise TaskNotFound(task_id)
-        return task
 
 
 class DeleteTask:

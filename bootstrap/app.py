@@ -12,10 +12,10 @@ from typing import Final
 
 from fastapi import FastAPI
 
-from adapters.clock import SystemClock
 from adapters.http.app import build_app
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor
 from application.errors import StorageUnavailable
+from application.ports import Clock
 from bootstrap.container import Container
 from bootstrap.logging import configure_logging
 from bootstrap.settings import Settings, load_settings
@@ -30,14 +30,13 @@ def create_container(settings: Settings) -> Container:
 
 
 async def purge_idempotency_keys_forever(
-    janitor: SqlIdempotencyKeyJanitor, interval: float = PURGE_INTERVAL_SECONDS
+    janitor: SqlIdempotencyKeyJanitor, clock: Clock, interval: float = PURGE_INTERVAL_SECONDS
 ) -> None:
     """Delete expired idempotency keys every ``interval`` seconds, in every replica.
 
     Expired keys are already ignored when a request comes; this only keeps the table small.
     Deleting the same rows from several replicas is harmless.
     """
-    clock = SystemClock()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -61,22 +60,26 @@ def create_worker_app() -> FastAPI:
     return create_app(settings)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Connects to nothing until the first request; never migrates."""
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the API. Connects to nothing until it starts; never migrates.
+
+    ``container`` lets a test hand in one whose providers it has overridden.
+    """
     settings = settings or load_settings()
-    container = create_container(settings)
-    # Built now, so that bad configuration stops start-up instead of failing the first request.
-    http_services = container.http_services()
+    container = container or create_container(settings)
+    # Resolved now, so that bad configuration stops start-up instead of failing a request.
+    container.authenticate()
+    container.cursors()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await container.database().start()
+        await container.init_resources()  # type: ignore[misc]  # awaitable: the pool is async
         # Everything built so far (modules, routes, schemas: ~100k objects) lives as long as the
         # process. Moving it out of the collector's reach keeps full collections short, which
         # measured, is what keeps p95 latency under load close to a lean server's.
         gc.freeze()
         purger = asyncio.create_task(
-            purge_idempotency_keys_forever(container.idempotency_janitor())
+            purge_idempotency_keys_forever(container.idempotency_janitor(), container.clock())
         )
         try:
             yield
@@ -84,13 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
-            await container.database().close()
+            await container.shutdown_resources()  # type: ignore[misc]  # as above
 
-    app = build_app(
-        http_services,
+    return build_app(
+        container,
         cors_origins=settings.cors_origins,
         registry=container.metrics_registry(),
         lifespan=lifespan,
     )
-    app.state.container = container
-    return app

@@ -1,21 +1,16 @@
-"""The dependency-injector container: which adapter implements which port.
-
-Everything is a Singleton built once per process: the database pool, the repository, the
-verifier and the use cases hold no per-request state (each repository call takes a pooled
-connection for itself), so no provider is ever constructed on the request path.
-"""
+"""The dependency-injector container: which adapter implements which port."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
-from adapters.http.routes import HttpServices
 from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
@@ -109,8 +104,23 @@ def _registry(database: Database) -> CollectorRegistry:
     return registry
 
 
+async def _run_database(database: Database) -> AsyncIterator[Database]:
+    """The pool's life: opened when the app starts, closed when it stops."""
+    await database.start()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 class Container(containers.DeclarativeContainer):
-    """Wires the adapters to the ports for one process."""
+    """Wires the adapters to the ports for one process.
+
+    Everything is a Singleton built once: none holds per-request state (each repository call
+    takes a pooled connection for itself), so nothing is constructed on the request path. The
+    HTTP adapter takes ``authenticate``, the use cases, ``cursors`` and ``readiness`` by name;
+    tests override ``repository``, ``token_verifier`` or ``clock`` with fakes.
+    """
 
     settings = providers.Dependency(instance_of=Settings)
 
@@ -119,24 +129,21 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_database_options, settings),
         providers.Callable(_pool_options, settings),
     )
+    database_pool = providers.Resource(_run_database, database)
     clock = providers.Singleton(SystemClock)
     repository = providers.Singleton(SqlTaskRepository, database=database)
     idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, database=database)
     metrics_registry = providers.Singleton(_registry, database)
-    database_health = providers.Singleton(DatabaseHealth, database=database)
+    readiness = providers.Singleton(DatabaseHealth, database=database)
     token_verifier = providers.Singleton(
         CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
+    cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
 
-    http_services = providers.Singleton(
-        HttpServices,
-        authenticate=providers.Singleton(Authenticate, verifier=token_verifier),
-        list_tasks=providers.Singleton(ListTasks, repository=repository),
-        create_task=providers.Singleton(CreateTask, repository=repository, clock=clock),
-        get_task=providers.Singleton(GetTask, repository=repository),
-        update_task=providers.Singleton(UpdateTask, repository=repository, clock=clock),
-        complete_task=providers.Singleton(CompleteTask, repository=repository, clock=clock),
-        delete_task=providers.Singleton(DeleteTask, repository=repository),
-        database=database_health,
-        cursors=providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings)),
-    )
+    authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
+    list_tasks = providers.Singleton(ListTasks, repository=repository)
+    create_task = providers.Singleton(CreateTask, repository=repository, clock=clock)
+    get_task = providers.Singleton(GetTask, repository=repository)
+    update_task = providers.Singleton(UpdateTask, repository=repository, clock=clock)
+    complete_task = providers.Singleton(CompleteTask, repository=repository, clock=clock)
+    delete_task = providers.Singleton(DeleteTask, repository=repository)

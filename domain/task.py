@@ -8,20 +8,13 @@ from datetime import datetime
 from typing import Final, NewType
 
 from domain.errors import AccessDenied, InvalidTask
-from domain.text import clean_description, clean_title, is_valid_user_id
+from domain.text import clean_description, clean_title
 
 UserId = NewType("UserId", str)
 """The id of a task's owner, as the authentication system issues it (a JWT subject)."""
 
 TASK_ID_MAX: Final = 2**63 - 1
 """Task ids are positive PostgreSQL bigints."""
-
-
-def user_id(raw: str) -> UserId:
-    """Return ``raw`` as a ``UserId`` or raise ``InvalidTask`` if it cannot name an owner."""
-    if not is_valid_user_id(raw):
-        raise InvalidTask("user_id", "must be 1-255 characters without control characters")
-    return UserId(raw)
 
 
 def ensure_owner(acting: UserId, addressed: str) -> UserId:
@@ -33,18 +26,6 @@ def ensure_owner(acting: UserId, addressed: str) -> UserId:
     if addressed != acting:
         raise AccessDenied()
     return acting
-
-
-def parse_task_id(raw: str) -> int | None:
-    """Return the task id written in ``raw``, or ``None`` when it cannot be one.
-
-    Only plain decimal digits of a positive bigint qualify: ``"+1"``, ``" 1"``, ``"1_0"`` and
-    ``"9223372036854775808"`` name no task (``int()`` alone would accept the first three).
-    """
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(TASK_ID_MAX)):
-        return None
-    value = int(raw)
-    return value if 0 < value <= TASK_ID_MAX else None
 
 
 class _Unset(enum.Enum):
@@ -122,25 +103,6 @@ class Task:
             return self
         return replace(
             self, completed=True, completed_at=at, updated_at=at, version=self.version + 1
-        )
-
-    def reopen(self, *, at: datetime) -> Task:
-        """Mark incomplete again and clear ``completed_at``."""
-        return replace(
-            self, completed=False, completed_at=None, updated_at=at, version=self.version + 1
-        )
-
-    def rename(self, title: str, *, at: datetime) -> Task:
-        """Give the task a new title (validated and trimmed)."""
-        return replace(self, title=clean_title(title), updated_at=at, version=self.version + 1)
-
-    def describe(self, description: str | None, *, at: datetime) -> Task:
-        """Replace the description (``None`` removes it)."""
-        return replace(
-            self,
-            description=clean_description(description),
-            updated_at=at,
-            version=self.version + 1,
         )
 
     def edit(self, changes: TaskChanges, *, at: datetime) -> Task:

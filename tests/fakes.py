@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from application.errors import AuthenticationFailed, IdempotencyConflict
 from application.ports import Creation, IdempotencyKey, ListPosition, Principal, TaskPage
 from domain.errors import StaleVersion
-from domain.task import NewTask, Task, TaskChanges, UserId
+from domain.task import NewTask, Task, UserId
 
 
 class FakeClock:
@@ -94,34 +94,12 @@ class FakeTaskRepository:
             raise StaleVersion(task.version)
         return task
 
-    async def edit(
-        self,
-        owner: UserId,
-        task_id: int,
-        changes: TaskChanges,
-        *,
-        at: datetime,
-        expected_versions: frozenset[int] | None = None,
-    ) -> Task | None:
-        task = await self._current(owner, task_id, expected_versions)
-        if task is None:
+    async def save(self, task: Task, *, expected_version: int) -> Task | None:
+        stored = await self.get(task.owner, task.id)
+        if stored is None or stored.version != expected_version:
             return None
-        self.tasks[task_id] = task.edit(changes, at=at)
-        return self.tasks[task_id]
-
-    async def complete(
-        self,
-        owner: UserId,
-        task_id: int,
-        *,
-        at: datetime,
-        expected_versions: frozenset[int] | None = None,
-    ) -> Task | None:
-        task = await self._current(owner, task_id, expected_versions)
-        if task is None:
-            return None
-        self.tasks[task_id] = task.complete(at=at)
-        return self.tasks[task_id]
+        self.tasks[task.id] = task
+        return task
 
     async def delete(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
@@ -144,3 +122,13 @@ class FakeTokenVerifier:
         if kind != "valid" or not user:
             raise AuthenticationFailed("fake verifier refuses it")
         return Principal(user_id=UserId(user))
+
+
+class FakeHealthProbe:
+    """Ready unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.ready = True
+
+    async def is_ready(self) -> bool:
+        return self.ready

@@ -1,69 +1,101 @@
-"""Builds the FastAPI application around the services bootstrap hands in."""
+"""Builds the FastAPI application around the container bootstrap hands in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Final
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.http.context import stamp_log_records_with_request_id
+from adapters.http.dependencies import provided
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddleware
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import RETRY_AFTER_SECONDS, install_problem_handlers, problem
-from adapters.http.routes import HttpServices, register_routes, services
-from adapters.http.schemas import TaskCreate, TaskUpdate
+from adapters.http.routes import router
+from adapters.http.schemas import JSON, Liveness, ProblemCode, Readiness
+from application.ports import HealthProbe
 
-_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID"]
+_EXPOSED_HEADERS: Final = [
+    "ETag",
+    "Location",
+    "Link",
+    "X-Total-Count",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+    "Retry-After",
+]
+_TAGS: Final = [
+    {"name": "tasks", "description": "A user's own tasks; the bearer token names the user"},
+    {"name": "service", "description": "Probes and metrics for operators; no token"},
+]
 
 
 def build_app(
-    http_services: HttpServices,
+    container: object,
     *,
     cors_origins: Sequence[str] = (),
     registry: CollectorRegistry | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    """The ASGI application: routes, error mapping and middleware, wired to ``http_services``."""
+    """The ASGI application: routes, error mapping and middleware.
+
+    ``container`` provides the use cases, the cursor codec and the readiness probe by name
+    (``adapters.http.dependencies.provided``); tests override its providers with fakes.
+    """
     app = FastAPI(
         title="Task API",
         version="1.0.0",
         description="Each user's tasks, strictly their own. Authenticate with a bearer JWT.",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        servers=[{"url": "/", "description": "This server"}],
+        openapi_tags=_TAGS,
         lifespan=lifespan,
         # "/tasks/" is no route: a 404, not a redirect built from the client's Host header.
         redirect_slashes=False,
+        # A body without Content-Type is read as JSON; one declared as another type is not.
+        strict_content_type=False,
         # Metrics are Prometheus' (/metrics); FastAPI's OpenTelemetry hooks would only cost a
         # provider lookup per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     stamp_log_records_with_request_id()
-    app.state.services = http_services
+    app.state.container = container
     registry = registry or CollectorRegistry()
     metrics = HttpMetrics(registry)
-    register_routes(app)
+    app.include_router(router)
     install_problem_handlers(app)
 
-    @app.get("/healthz", tags=["service"], summary="Liveness: the process runs")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        operation_id="getHealth",
+        summary="Liveness: the process runs",
+    )
+    async def healthz() -> Liveness:
+        return Liveness(status="ok")
 
     @app.get(
         "/readyz",
         tags=["service"],
-        summary="Readiness: the database answers",
-        responses={503: problems()[503]},
+        operation_id="getReadiness",
+        summary="Readiness: the database answers as requests use it",
+        response_model=Readiness,
+        responses=problems(),
     )
-    async def readyz(request: Request) -> Response:
-        if await services(request).database.is_ready():
-            return Response(b'{"status":"ready"}', media_type="application/json")
+    async def readyz(
+        readiness: Annotated[HealthProbe, Depends(provided("readiness", HealthProbe))],
+    ) -> Response:
+        if await readiness.is_ready():
+            return Response(b'{"status":"ready"}', media_type=JSON)
         return problem(
             503,
-            "database_unavailable",
+            ProblemCode.DATABASE_UNAVAILABLE,
             "The database does not answer.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -71,14 +103,15 @@ def build_app(
     @app.get(
         "/metrics",
         tags=["service"],
+        operation_id="getMetrics",
         summary="Prometheus metrics: requests and latency by route and status, pool use",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.openapi = openapi_builder(app, (TaskCreate, TaskUpdate))  # type: ignore[method-assign]  # FastAPI's documented override
+    app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override
     # Added innermost first. The edge is outermost, so every later layer (and its logs) sees the
     # request id; the body limit is inside CORS, so a 413 carries CORS headers.
     app.add_middleware(BodySizeLimitMiddleware)

@@ -14,11 +14,13 @@ import re
 import time
 from typing import Final
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http.context import request_id_var
 from adapters.http.observability import UNMATCHED, HttpMetrics
 from adapters.http.problems import internal_error, problem
+from adapters.http.schemas import ProblemCode
 
 access_log = logging.getLogger("taskapi.access")
 
@@ -88,8 +90,11 @@ class RequestEdgeMiddleware:
             )
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, so that FastAPI's body reader passes it on (it turns other errors into
+    # 400s) to the one error mapping, which answers 413 inside the CORS layer.
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class BodySizeLimitMiddleware:
@@ -107,7 +112,7 @@ class BodySizeLimitMiddleware:
         if length is not None:
             # The server delivers no more than Content-Length bytes: checking it is enough.
             if not length.isdigit():
-                await problem(400, "bad_request", "Content-Length is not a number.")(
+                await problem(400, ProblemCode.BAD_REQUEST, "Content-Length is not a number.")(
                     scope, receive, send
                 )
             elif int(length) > self.max_bytes:
@@ -134,6 +139,6 @@ class BodySizeLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(
-            413, "payload_too_large", f"The body may hold at most {self.max_bytes} bytes."
+            413, ProblemCode.PAYLOAD_TOO_LARGE, f"The body may hold at most {self.max_bytes} bytes."
         )
         await response(scope, receive, send)

@@ -1,4 +1,10 @@
-"""OpenAPI as a product: problem+json on every error, hand-parsed bodies, no FastAPI 422s."""
+"""What the OpenAPI document says beyond the route declarations: problems, headers, security.
+
+Routes declare their own parameters, bodies and responses; this module holds the declarations
+they share (the problem responses and the response headers) and the few document-wide facts
+FastAPI has no parameter for: bearer security at the root (none on the probes), the header every
+response carries, and no 422 (validation errors are 400 problems).
+"""
 
 from __future__ import annotations
 
@@ -7,108 +13,75 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.http.schemas import TaskOut
+from adapters.http.schemas import PROBLEM_JSON, Problem
 
-PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+_STRING: Final = {"type": "string"}
 
-
-class FieldError(BaseModel):
-    """One invalid input."""
-
-    field: str = Field(examples=["title"])
-    message: str = Field(examples=["must not be empty"])
-
-
-class Problem(BaseModel):
-    """An error, as RFC 9457 problem details."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "/problems/validation-error",
-                    "title": "Bad Request",
-                    "status": 400,
-                    "detail": "title must not be empty",
-                    "code": "validation_error",
-                    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-                    "errors": [{"field": "title", "message": "must not be empty"}],
-                }
-            ]
-        }
-    )
-
-    type: str = Field(description="A URI reference naming the kind of problem")
-    title: str = Field(description="The HTTP status phrase")
-    status: int = Field(description="The HTTP status code")
-    detail: str = Field(description="What went wrong, for a human")
-    code: str = Field(
-        description="Stable machine-readable word: unauthorized, token_expired, forbidden, "
-        "task_not_found, validation_error, precondition_failed, idempotency_conflict, "
-        "idempotency_in_progress, payload_too_large, database_unavailable, not_found, "
-        "method_not_allowed, internal_error"
-    )
-    request_id: str | None = Field(description="The request's X-Request-ID")
-    errors: list[FieldError] | None = Field(
-        default=None, description="For validation errors: each invalid field"
-    )
-
-
-_DESCRIPTIONS: Final = {
-    400: "Invalid body, query or header (`validation_error`)",
-    401: "Missing, invalid or expired token (`unauthorized`, `token_expired`)",
-    403: "The path names another user (`forbidden`)",
-    404: "No such task of this user (`task_not_found`)",
-    409: "Idempotency-Key reused with another body (`idempotency_conflict`) or still in "
-    "flight (`idempotency_in_progress`)",
-    412: "If-Match names a stale version (`precondition_failed`)",
-    413: "Body over 64 KiB (`payload_too_large`)",
-    503: "The database is unreachable (`database_unavailable`); see Retry-After",
-}
-_PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
-BEARER_SECURITY: Final[dict[str, Any]] = {"security": [{"HTTPBearer": []}]}
-_BEARER_SCHEME: Final = {
-    "type": "http",
-    "scheme": "bearer",
-    "bearerFormat": "JWT",
-    "description": "A JWT from the auth system",
+HEADERS: Final[dict[str, dict[str, Any]]] = {
+    "ETag": {"description": 'The task\'s version, e.g. `"3"`', "schema": _STRING},
+    "Location": {"description": "The new task", "schema": _STRING},
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "X-Total-Count": {
+        "description": "How many tasks match the filter",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Link": {
+        "description": 'RFC 8288 `<…>; rel="next"` while more tasks follow',
+        "schema": _STRING,
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "WWW-Authenticate": {"description": "The bearer challenge (RFC 6750)", "schema": _STRING},
+    "X-Request-ID": {
+        "description": "The request's id: the client's when sane, else made; in every log line",
+        "schema": _STRING,
+    },
 }
 
-
-def parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
-    """``openapi_extra`` declaring parameters that the handler reads itself."""
-    return {"parameters": params}
+_PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
+    400: ("Invalid body, query or header (`validation_error`)", ()),
+    401: (
+        "Missing, invalid or expired token (`unauthorized`, `token_expired`)",
+        ("WWW-Authenticate",),
+    ),
+    403: ("The path names another user (`forbidden`)", ()),
+    404: ("No such task of this user (`task_not_found`)", ()),
+    409: (
+        "Idempotency-Key reused with another body (`idempotency_conflict`) or still in "
+        "flight (`idempotency_in_progress`, with Retry-After)",
+        ("Retry-After",),
+    ),
+    412: ("If-Match names a stale version (`precondition_failed`)", ("ETag",)),
+    413: ("Body over 64 KiB (`payload_too_large`)", ()),
+    503: ("The database is unreachable (`database_unavailable`)", ("Retry-After",)),
+}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for these error statuses, each a problem+json (plus 413 and 503)."""
+    """OpenAPI responses for these error statuses (and 503), each a problem+json."""
     return {
         status: {
-            "description": _DESCRIPTIONS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+            "description": _PROBLEMS[status][0],
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            **(
+                {"headers": {name: HEADERS[name] for name in _PROBLEMS[status][1]}}
+                if _PROBLEMS[status][1]
+                else {}
+            ),
         }
-        for status in (*statuses, 413, 503)
+        for status in (*statuses, 503)
     }
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring a JSON request body that the handler parses itself."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-            },
-        }
-    }
-
-
-def openapi_builder(
-    app: FastAPI, body_models: tuple[type[BaseModel], ...]
-) -> Callable[[], dict[str, Any]]:
-    """``app.openapi``: FastAPI's schema, completed and cached."""
+def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi``: FastAPI's document with the document-wide facts, built once."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -116,22 +89,32 @@ def openapi_builder(
         schema = get_openapi(
             title=app.title,
             version=app.version,
+            summary=app.summary,
             description=app.description,
             routes=app.routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
+            license_info=app.license_info,
         )
-        schema.setdefault("components", {})["securitySchemes"] = {"HTTPBearer": _BEARER_SCHEME}
-        components = schema["components"].setdefault("schemas", {})
-        models: tuple[type[BaseModel], ...] = (*body_models, TaskOut, Problem, FieldError)
-        for model in models:
-            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(definition.pop("$defs", {}))
-            components[model.__name__] = definition
-        # Every validation failure is a 400 problem (documented per route), never FastAPI's 422.
-        for path in schema.get("paths", {}).values():
+        bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+        schema["security"] = bearer
+        components = schema.setdefault("components", {})
+        for path in schema["paths"].values():
             for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
+                # Secured routes say so through their bearer dependency: the root says it once.
+                if operation.pop("security", None) != bearer:
+                    operation["security"] = []
+                responses = operation["responses"]
+                responses.pop("422", None)
+                for response in responses.values():
+                    response.setdefault("headers", {})["X-Request-ID"] = HEADERS["X-Request-ID"]
+                    # FastAPI files a response model under the route's media type; errors are
+                    # problem+json.
+                    content = response.get("content", {})
+                    if PROBLEM_JSON in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
         for name in ("HTTPValidationError", "ValidationError"):
-            components.pop(name, None)
+            components.get("schemas", {}).pop(name, None)
         app.openapi_schema = schema
         return schema
 

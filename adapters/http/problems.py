@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from fastapi import FastAPI
@@ -20,39 +20,41 @@ from starlette.responses import Response
 
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
-from adapters.http.schemas import InvalidBody
+from adapters.http.dependencies import bearer_token, owner, provided
+from adapters.http.schemas import PROBLEM_JSON, ProblemCode
+from application.auth import Authenticate
 from application.errors import (
     AuthenticationFailed,
     IdempotencyConflict,
     IdempotencyInProgress,
+    MissingToken,
     StorageUnavailable,
     TokenExpired,
 )
 from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
 
-PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 RETRY_AFTER_SECONDS: Final = 2
 
 security_log = logging.getLogger("taskapi.security")
 error_log = logging.getLogger("taskapi.errors")
 
 _CODES_BY_STATUS: Final = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    503: "service_unavailable",
+    400: ProblemCode.BAD_REQUEST,
+    401: ProblemCode.UNAUTHORIZED,
+    403: ProblemCode.FORBIDDEN,
+    404: ProblemCode.NOT_FOUND,
+    405: ProblemCode.METHOD_NOT_ALLOWED,
+    406: ProblemCode.NOT_ACCEPTABLE,
+    412: ProblemCode.PRECONDITION_FAILED,
+    413: ProblemCode.PAYLOAD_TOO_LARGE,
+    415: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+    503: ProblemCode.SERVICE_UNAVAILABLE,
 }
 
 
 def problem(
     status: int,
-    code: str,
+    code: ProblemCode,
     detail: str,
     *,
     errors: list[dict[str, str]] | None = None,
@@ -64,13 +66,13 @@ def problem(
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "code": code,
-        "request_id": request_id_var.get(),
+        "code": code.value,
+        "request_id": request_id_var.get() or "",
     }
     if errors:
         body["errors"] = errors
     return Response(
-        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
     )
 
 
@@ -98,11 +100,16 @@ async def _authentication_failed(request: Request, error: Exception) -> Response
     assert isinstance(error, AuthenticationFailed)  # noqa: S101  # registered for this type only
     log_security_event(request, 401, error.reason, error.subject)
     if isinstance(error, TokenExpired):
-        code, detail, challenge = "token_expired", "The token has expired.", "invalid_token"
-    elif error.reason == "missing bearer token":
-        code, detail, challenge = "unauthorized", "A bearer token is required.", None
+        code, detail, challenge = (
+            ProblemCode.TOKEN_EXPIRED,
+            "The token has expired.",
+            "invalid_token",
+        )
+    elif isinstance(error, MissingToken):
+        code, detail, challenge = ProblemCode.UNAUTHORIZED, "A bearer token is required.", None
     else:
-        code, detail, challenge = "unauthorized", "The bearer token is not valid.", "invalid_token"
+        code, detail = ProblemCode.UNAUTHORIZED, "The bearer token is not valid."
+        challenge = "invalid_token"
     www_authenticate = 'Bearer realm="taskapi"'
     if challenge:
         www_authenticate += f', error="{challenge}", error_description="{detail}"'
@@ -112,45 +119,88 @@ async def _authentication_failed(request: Request, error: Exception) -> Response
 async def _access_denied(request: Request, error: Exception) -> Response:
     subject = getattr(request.state, "subject", None)
     log_security_event(request, 403, "path user is not the token's user", subject)
-    return problem(403, "forbidden", "You may only access your own tasks.")
+    return problem(403, ProblemCode.FORBIDDEN, "You may only access your own tasks.")
 
 
 async def _invalid_task(request: Request, error: Exception) -> Response:
     assert isinstance(error, InvalidTask)  # noqa: S101  # registered for this type only
+    return _validation_problem([{"field": error.field, "message": error.message}])
+
+
+def _validation_problem(errors: list[dict[str, str]]) -> Response:
+    first = errors[0]
     return problem(
-        400,
-        "validation_error",
-        f"{error.field} {error.message}",
-        errors=[{"field": error.field, "message": error.message}],
+        400, ProblemCode.VALIDATION_ERROR, f"{first['field']} {first['message']}", errors=errors
     )
 
 
-async def _invalid_body(request: Request, error: Exception) -> Response:
-    assert isinstance(error, InvalidBody)  # noqa: S101  # registered for this type only
-    first = error.errors[0] if error.errors else {"field": "body", "message": "is invalid"}
-    return problem(
-        400, "validation_error", f"{first['field']} {first['message']}", errors=error.errors
-    )
+_MESSAGES: Final = {
+    "extra_forbidden": "is not a field that can be set",
+    "json_invalid": "is not valid JSON",
+    "model_attributes_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "missing": "is required",
+}
 
 
-async def _invalid_query(request: Request, error: Exception) -> Response:
+def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
+    # ("body", "title") names the field "title"; ("body",) or ("body", 17) the body itself.
+    where, *names = item["loc"]
+    field = ".".join(str(name) for name in names if isinstance(name, str)) or str(where)
+    if where == "body" and not names:
+        if isinstance(item.get("input"), bytes):  # FastAPI reads only JSON media types as JSON
+            return {"field": "body", "message": "must be JSON (Content-Type: application/json)"}
+        if item["type"] == "missing":
+            return {"field": "body", "message": "must be a JSON object"}
+    return {"field": field, "message": _MESSAGES.get(item["type"], str(item["msg"]))}
+
+
+async def _invalid_request(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)  # noqa: S101  # registered for this type only
-    errors = [
-        {"field": str(item["loc"][-1]), "message": str(item["msg"])} for item in error.errors()
-    ]
-    first = errors[0] if errors else {"field": "query", "message": "is invalid"}
-    return problem(400, "validation_error", f"{first['field']} {first['message']}", errors=errors)
+    items = error.errors()
+    if any(item["type"] == "json_invalid" for item in items):
+        return await _unparsable_body(request)
+    invalid = [item for item in items if tuple(item["loc"][:2]) != ("path", "task_id")]
+    if not invalid:  # not a task id at all: no such task (after every 400)
+        return await _task_not_found(request, error)
+    return _validation_problem([_field_error(item) for item in invalid])
+
+
+async def _unparsable_body(request: Request) -> Response:
+    """The answer to a body that is not JSON at all.
+
+    FastAPI parses the body before it runs the route's dependencies; the contract still wants
+    the caller checked first (401 -> 403 -> 400), so they are asked here.
+    """
+    refused = await _refusal_before_body(request)
+    if refused is not None:
+        return refused
+    return _validation_problem([{"field": "body", "message": _MESSAGES["json_invalid"]}])
+
+
+async def _refusal_before_body(request: Request) -> Response | None:
+    try:
+        authenticate = await provided("authenticate", Authenticate)(request)
+        token = await bearer_token(request)
+        principal = await authenticate.execute(token)
+        request.state.subject = principal.user_id
+        await owner(principal, request.path_params.get("user_id", ""))
+    except AuthenticationFailed as error:
+        return await _authentication_failed(request, error)
+    except AccessDenied as error:
+        return await _access_denied(request, error)
+    return None
 
 
 async def _task_not_found(request: Request, error: Exception) -> Response:
-    return problem(404, "task_not_found", "No such task.")
+    return problem(404, ProblemCode.TASK_NOT_FOUND, "No such task.")
 
 
 async def _stale_version(request: Request, error: Exception) -> Response:
     assert isinstance(error, StaleVersion)  # noqa: S101  # registered for this type only
     return problem(
         412,
-        "precondition_failed",
+        ProblemCode.PRECONDITION_FAILED,
         "The task has changed since you read it (If-Match is stale).",
         headers={"ETag": entity_tag(error.current_version)},
     )
@@ -159,7 +209,7 @@ async def _stale_version(request: Request, error: Exception) -> Response:
 async def _idempotency_conflict(request: Request, error: Exception) -> Response:
     return problem(
         409,
-        "idempotency_conflict",
+        ProblemCode.IDEMPOTENCY_CONFLICT,
         "This Idempotency-Key was already used with a different request.",
     )
 
@@ -167,7 +217,7 @@ async def _idempotency_conflict(request: Request, error: Exception) -> Response:
 async def _idempotency_in_progress(request: Request, error: Exception) -> Response:
     return problem(
         409,
-        "idempotency_in_progress",
+        ProblemCode.IDEMPOTENCY_IN_PROGRESS,
         "A request with this Idempotency-Key is still in progress; retry shortly.",
         headers={"Retry-After": "1"},
     )
@@ -177,7 +227,7 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
     error_log.warning("database unavailable", extra={"error": str(error)})
     return problem(
         503,
-        "database_unavailable",
+        ProblemCode.DATABASE_UNAVAILABLE,
         "The database is not reachable right now; retry shortly.",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -186,7 +236,12 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)  # noqa: S101  # registered for this type only
     status = error.status_code
-    code = _CODES_BY_STATUS.get(status, "http_error")
+    if status == HTTPStatus.BAD_REQUEST and isinstance(
+        error.__cause__, ValueError | RecursionError
+    ):
+        # FastAPI's body reader: undecodable text, nesting too deep, a number too long.
+        return await _unparsable_body(request)
+    code = _CODES_BY_STATUS.get(status, ProblemCode.HTTP_ERROR)
     detail = {404: "No such resource.", 405: "Method not allowed for this resource."}.get(
         status, HTTPStatus(status).description
     )
@@ -196,7 +251,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
 def internal_error(error: BaseException) -> Response:
     """The answer to a bug: logged with its traceback for operators; the client learns nothing."""
     error_log.error("unhandled error", exc_info=error)
-    return problem(500, "internal_error", "Something went wrong on our side.")
+    return problem(500, ProblemCode.INTERNAL_ERROR, "Something went wrong on our side.")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -204,8 +259,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthenticationFailed, _authentication_failed)
     app.add_exception_handler(AccessDenied, _access_denied)
     app.add_exception_handler(InvalidTask, _invalid_task)
-    app.add_exception_handler(InvalidBody, _invalid_body)
-    app.add_exception_handler(RequestValidationError, _invalid_query)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(TaskNotFound, _task_not_found)
     app.add_exception_handler(StaleVersion, _stale_version)
     app.add_exception_handler(IdempotencyConflict, _idempotency_conflict)

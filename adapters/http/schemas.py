@@ -1,22 +1,38 @@
-"""Request and response bodies: their schemas, how requests are read, how tasks are written.
+"""What goes over the wire: request bodies, the list query, tasks and problems, as pydantic models.
 
-Bodies are parsed by hand (not as FastAPI body parameters) so that authentication and the
-ownership check run first, as the contract orders them (401 → 403 → 400), and so that every
-validation failure, malformed JSON included, is a 400.
+The models are the OpenAPI document that typed clients are generated from, so each says exactly
+what the server does: optional fields are optional (no ``default: null``), nullable only where
+null is accepted, with the domain's limits. The domain still decides (trimming, control
+characters, at least one change); the models check shapes and types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
-from pydantic import ValidationError as PydanticValidationError
-from starlette.requests import Request
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from domain.task import Task
+from adapters.http.cursor import MAX_CURSOR_LENGTH
+from application.tasks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from domain.task import Task, TaskChanges
+from domain.text import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH
+
+JSON: Final = "application/json"
+PROBLEM_JSON: Final = "application/problem+json"
 
 
 def utc_timestamp(value: datetime) -> str:
@@ -34,7 +50,8 @@ def _stamp(value: datetime) -> datetime | str:
     return utc_timestamp(value)
 
 
-def _task_document(task: Task) -> dict[str, Any]:
+def task_document(task: Task) -> dict[str, Any]:
+    """The one conversion of a task to what the API shows (the ``TaskOut`` schema)."""
     completed_at = task.completed_at
     return {
         "id": task.id,
@@ -49,26 +66,24 @@ def _task_document(task: Task) -> dict[str, Any]:
     }
 
 
-_ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z
-
-
 def task_json(task: Task) -> bytes:
-    """A task as the API shows it (the ``TaskOut`` schema), as JSON."""
-    return orjson.dumps(_task_document(task), option=_ORJSON_OPTIONS)
+    """A task as JSON (orjson writes it three times faster than a pydantic model would)."""
+    return orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
 
 
 def tasks_json(tasks: Iterable[Task]) -> bytes:
     """A list of tasks as JSON."""
-    return orjson.dumps([_task_document(task) for task in tasks], option=_ORJSON_OPTIONS)
+    return orjson.dumps([task_document(task) for task in tasks], option=orjson.OPT_UTC_Z)
+
+
+_Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]
 
 
 class TaskOut(BaseModel):
-    """A task as the API shows it: the documented schema of what ``task_json`` writes.
+    """A task."""
 
-    Responses are written by ``task_json`` (three times faster than building and dumping this
-    model for every task of a page); the e2e tests validate every task they receive against
-    this model, so the two cannot drift apart.
-    """
+    # The schema of what task_json writes: the tests validate every task they receive against
+    # it, so the two cannot drift apart.
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -88,7 +103,7 @@ class TaskOut(BaseModel):
         }
     )
 
-    id: int
+    id: _Int64 = Field(ge=1)
     user_id: str
     title: str
     description: str | None
@@ -96,78 +111,189 @@ class TaskOut(BaseModel):
     completed_at: datetime | None = Field(description="UTC, with microseconds; null if open")
     created_at: datetime = Field(description="UTC, with microseconds")
     updated_at: datetime = Field(description="UTC, with microseconds")
-    version: int = Field(description="1 at creation, one more with every change; the ETag")
+    version: _Int64 = Field(ge=1, description="1 at creation, one more with every change; the ETag")
 
 
-_STRICT_BODY = ConfigDict(extra="forbid", strict=True)
+def _optional_not_defaulted(schema: dict[str, Any]) -> None:
+    # An optional field is one the client may leave out: the document says so by not listing it
+    # as required, not with a ``default: null`` that generators turn into a nullable field.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+_TITLE = Field(
+    description=f"1-{TITLE_MAX_LENGTH} characters after trimming; no control characters",
+    json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX_LENGTH},
+)
 
 
 class TaskCreate(BaseModel):
-    """Body of ``POST /api/{user_id}/tasks``."""
+    """Body of `createTask`."""
 
     model_config = ConfigDict(
-        **_STRICT_BODY,
-        json_schema_extra={"examples": [{"title": "Buy groceries", "description": "Milk, eggs"}]},
+        extra="forbid",
+        strict=True,
+        json_schema_extra=_optional_not_defaulted,
+        title="TaskCreate",
     )
 
-    title: StrictStr = Field(description="1-500 characters after trimming; no control characters")
+    title: Annotated[StrictStr, _TITLE]
     description: StrictStr | None = Field(
-        default=None, description="Up to 5000 characters; tab and line breaks allowed"
+        default=None,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="Tab and line breaks allowed; null or left out for none",
     )
+
+
+def _at_least_one_change(schema: dict[str, Any]) -> None:
+    _optional_not_defaulted(schema)
+    schema["minProperties"] = 1
 
 
 class TaskUpdate(BaseModel):
-    """Body of ``PUT /api/{user_id}/tasks/{task_id}``: any of the fields, at least one."""
+    """Body of `updateTask`: any of the fields, at least one; those left out keep their value."""
 
     model_config = ConfigDict(
-        **_STRICT_BODY,
-        json_schema_extra={"examples": [{"title": "Buy almond milk"}, {"completed": True}]},
+        extra="forbid",
+        strict=True,
+        json_schema_extra=_at_least_one_change,
     )
 
-    title: StrictStr | None = Field(default=None, description="New title; may not be null")
-    description: StrictStr | None = Field(default=None, description="New description, or null")
-    completed: StrictBool | None = Field(default=None, description="true completes, false reopens")
+    # title and completed may be left out but not null: without None in their type, an explicit
+    # null fails validation while an absent field keeps the default.
+    title: Annotated[StrictStr, _TITLE] = None  # type: ignore[assignment]  # absent, never null
+    description: StrictStr | None = Field(
+        default=None,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="New description; null removes it",
+    )
+    completed: StrictBool = Field(  # type: ignore[assignment]  # absent, never null
+        default=None, description="true completes the task, false reopens it"
+    )
+
+    _changes: TaskChanges = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _decided_by_the_domain(self) -> TaskUpdate:
+        # The domain's rules (trimming, at least one field) run while the body is validated, so
+        # their 400 comes before a 404 for the task id, as the contract orders them; its
+        # InvalidTask passes through pydantic untouched.
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        self._changes = TaskChanges.create(**given)
+        return self
+
+    @property
+    def changes(self) -> TaskChanges:
+        """The edit, as the domain validated it."""
+        return self._changes
 
 
-class InvalidBody(Exception):
-    """The request body is not acceptable JSON for this endpoint."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(errors[0]["message"] if errors else "invalid body")
-        self.errors = errors
-
-
-_Body = TypeVar("_Body", bound=BaseModel)
+def _query_bool(value: object) -> object:
+    # Only the two words the contract names; pydantic alone would also take 1, yes, on, ...
+    if value in ("true", "false"):
+        return value == "true"
+    if isinstance(value, bool):
+        return value
+    raise ValueError("must be true or false")
 
 
-def _field_errors(error: PydanticValidationError) -> list[dict[str, str]]:
-    found = []
-    for item in error.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in item["loc"])
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            message = "is not a field that can be set"
-        elif kind == "json_invalid":
-            message = "is not valid JSON"
-        elif kind == "model_type":
-            message = "must be a JSON object"
-        else:
-            message = item["msg"]
-        found.append({"field": location or "body", "message": message})
-    return found
+class TaskQuery(BaseModel):
+    """The query of `listTasks`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(
+        default=DEFAULT_PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Page size (default {DEFAULT_PAGE_SIZE})",
+    )
+    completed: Annotated[bool | SkipJsonSchema[None], BeforeValidator(_query_bool)] = Field(
+        default=None, description="Only complete (true) or incomplete (false) tasks"
+    )
+    cursor: str | SkipJsonSchema[None] = Field(
+        default=None,
+        max_length=MAX_CURSOR_LENGTH,
+        description='Opaque; from the previous page\'s `Link: <…>; rel="next"`',
+    )
 
 
-async def read_body(request: Request, model: type[_Body]) -> _Body:
-    """Read and validate the JSON body as ``model``; raises ``InvalidBody``."""
-    raw = await request.body()
-    if not raw.strip():
-        raise InvalidBody([{"field": "body", "message": "must be a JSON object"}])
-    try:
-        return model.model_validate_json(raw)
-    except PydanticValidationError as error:
-        raise InvalidBody(_field_errors(error)) from None
+USER_ID_SCHEMA: Final = {"minLength": 1, "maxLength": USER_ID_MAX_LENGTH}
 
 
-def fields_given(body: BaseModel) -> dict[str, Any]:
-    """The fields the client actually sent (null included), by name."""
-    return {name: getattr(body, name) for name in body.model_fields_set}
+class ProblemCode(StrEnum):
+    """Every ``code`` a problem response may carry."""
+
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105  # an error code, not a secret
+    FORBIDDEN = "forbidden"
+    TASK_NOT_FOUND = "task_not_found"
+    VALIDATION_ERROR = "validation_error"
+    PRECONDITION_FAILED = "precondition_failed"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    BAD_REQUEST = "bad_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class FieldError(BaseModel):
+    """One invalid input."""
+
+    field: str = Field(examples=["title"])
+    message: str = Field(examples=["must not be empty"])
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/validation-error",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "detail": "title must not be empty",
+                    "code": "validation_error",
+                    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "errors": [{"field": "title", "message": "must not be empty"}],
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="A URI reference naming the kind of problem")
+    title: str = Field(description="The HTTP status phrase")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong, for a human")
+    code: ProblemCode = Field(description="Stable, machine-readable")
+    request_id: str = Field(description="The request's X-Request-ID")
+    errors: list[FieldError] = Field(
+        default_factory=list,
+        description="Present on validation errors only: each invalid field",
+        json_schema_extra=_no_default,
+    )
+
+
+class Readiness(BaseModel):
+    """The body of a ready `/readyz`."""
+
+    status: Literal["ready"]
+
+
+class Liveness(BaseModel):
+    """The body of `/healthz`."""
+
+    status: Literal["ok"]

@@ -52,14 +52,15 @@ class PoolOptions:
 
 
 # What PostgreSQL answers when this database is not set up for the API: the API role missing or
-# not granted to the login role (set-up), or the tables missing or not granted to it (migrations
-# not run). Also what a row-level security violation raises. Either way no request can be served
-# until someone acts: a logged 503, never a 500.
+# not granted to the login role (set-up), or the tables or functions missing or not granted to it
+# (migrations not run). Also what a row-level security violation raises. Either way no request
+# can be served until someone acts: a logged 503, never a 500.
 _REFUSED: Final = (
     asyncpg.exceptions.InvalidParameterValueError,  # SET ROLE: no such role
     asyncpg.exceptions.UndefinedObjectError,
     asyncpg.exceptions.InsufficientPrivilegeError,  # not a member; no grant; RLS violation
     asyncpg.exceptions.UndefinedTableError,  # not migrated
+    asyncpg.exceptions.UndefinedFunctionError,  # not migrated (the repository's functions)
 )
 
 
@@ -162,6 +163,20 @@ class Database:
                 await pool.release(conn)
         finally:
             slots.release()
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """Run one statement on its own and return its rows.
+
+        No ``BEGIN``/``COMMIT``: the statement is its own transaction (autocommit), so it costs a
+        single round trip once prepared (two with the statement cache off, behind a transaction
+        pooler, where asyncpg parses it anew each time), and nothing can be left half done or
+        open on the connection. Errors map as in :meth:`transaction`.
+        """
+        async with self.connection() as conn:
+            try:
+                return await conn.fetch(query, *args)
+            except _REFUSED as error:
+                raise StorageUnavailable(f"the database refused: {error}") from error
 
     @asynccontextmanager
     async def transaction(self, begin: str) -> AsyncIterator[PoolConnectionProxy[Any]]:

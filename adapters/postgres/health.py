@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Final
 
 from adapters.postgres.database import Database
+from adapters.postgres.functions import FUNCTIONS
 from adapters.postgres.row_security import BEGIN_AS_API
 
-# As the API role: both tables exist, it may use them, and row-level security binds it there.
+# As the API role: both tables exist, it may use them, row-level security binds it there, and the
+# repository's functions exist (a database migrated only part of the way serves no request).
 _SERVES_REQUESTS: Final = " AND ".join(
-    f"has_table_privilege('{table}', 'SELECT, INSERT, UPDATE, DELETE')"
-    f" AND row_security_active('{table}')"
-    for table in ("tasks", "idempotency_keys")
+    [
+        f"has_table_privilege('{table}', 'SELECT, INSERT, UPDATE, DELETE')"
+        f" AND row_security_active('{table}')"
+        for table in ("tasks", "idempotency_keys")
+    ]
+    + [f"to_regprocedure('{function.signature}') IS NOT NULL" for function in FUNCTIONS]
 )
 
 
@@ -19,8 +24,9 @@ class DatabaseHealth:
     """Ready when the database answers as requests use it, within ``timeout`` seconds.
 
     The probe's transaction takes the API role and checks that it may use both tables under
-    row-level security: a database that is up but not migrated, or whose login role was not
-    granted ``taskapi_app``, is not ready (each of its requests would be a 503).
+    row-level security and that the repository's functions exist: a database that is up but not
+    migrated, or whose login role was not granted ``taskapi_app``, is not ready (each of its
+    requests would be a 503).
     """
 
     def __init__(self, database: Database, timeout: float = 2.0) -> None:

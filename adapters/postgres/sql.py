@@ -1,8 +1,9 @@
 """SQL written by SQLAlchemy Core from the SQLModel tables, compiled once, run by asyncpg.
 
-The request path executes these strings on asyncpg connections directly: no ORM, no per-request
-statement compilation, no greenlet hop, and each statement is prepared once per connection by
-asyncpg's statement cache. The table definitions stay the single source of the column names.
+Statements outside the request path (the janitor's) are compiled here and run on asyncpg
+connections directly: no ORM, no per-statement compilation, no greenlet hop. The request path's
+statements are compiled with :data:`DIALECT` into SQL functions (``adapters.postgres.functions``).
+The table definitions stay the single source of the column names.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect constructor is untyped
+DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect constructor is untyped
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class Sql:
 
 def compile_sql(statement: ClauseElement) -> Sql:
     """Compile a Core statement for asyncpg."""
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=DIALECT)
     assert isinstance(compiled, SQLCompiler)  # noqa: S101  # DML and SELECT compile with it
     return Sql(
         text=str(compiled),

@@ -9,18 +9,21 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, I
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-# The database repeats the domain's rules, so no other writer (a script, a migration, a bug) can
-# store what the API would refuse. Regexes list control characters by code point: the domain
-# refuses C0, DEL and C1, allowing tab, line feed and carriage return in descriptions only.
+from domain.text import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH
+
+# The database repeats the domain's rules (with the domain's limits), so no other writer (a
+# script, a migration, a bug) can store what the API would refuse. Regexes list control characters
+# by code point: the domain refuses C0, DEL and C1, allowing tab, line feed and carriage return in
+# descriptions only. Migrations freeze their own copy of these texts.
 TITLE_RULE = (
-    "char_length(title) BETWEEN 1 AND 500 AND title = btrim(title) "
+    f"char_length(title) BETWEEN 1 AND {TITLE_MAX_LENGTH} AND title = btrim(title) "
     "AND title !~ '[\\x01-\\x1f\\x7f-\\x9f]'"
 )
 DESCRIPTION_RULE = (
-    "description IS NULL OR (char_length(description) <= 5000 "
+    f"description IS NULL OR (char_length(description) <= {DESCRIPTION_MAX_LENGTH} "
     "AND description !~ '[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]')"
 )
-USER_ID_RULE = "char_length(user_id) BETWEEN 1 AND 255"
+USER_ID_RULE = f"char_length(user_id) BETWEEN 1 AND {USER_ID_MAX_LENGTH}"
 COMPLETION_RULE = "completed = (completed_at IS NOT NULL)"
 
 

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from adapters.postgres.engine import DatabaseOptions, create_unpooled_engine
-from adapters.postgres.migrate import downgrade, upgrade
+from adapters.postgres.functions import FUNCTIONS
+from adapters.postgres.migrate import alembic_config, downgrade, upgrade
 from adapters.postgres.tables import metadata
 from tests.database import create_database, drop_database
 
@@ -33,14 +35,69 @@ async def _tables(url: str) -> set[str]:
     return set(names)
 
 
+async def _functions(url: str) -> set[str]:
+    """The repository's functions present in the database, by signature."""
+    engine = create_unpooled_engine(DatabaseOptions.from_url(url))
+    try:
+        async with engine.connect() as connection:
+            return {
+                function.signature
+                for function in FUNCTIONS
+                if await connection.scalar(
+                    text("SELECT to_regprocedure(:signature) IS NOT NULL"),
+                    {"signature": function.signature},
+                )
+            }
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrade_downgrade_upgrade(fresh_database: str) -> None:
     options = DatabaseOptions.from_url(fresh_database)
     await asyncio.to_thread(upgrade, options)
     assert {"tasks", "alembic_version"} <= await _tables(fresh_database)
+    assert await _functions(fresh_database) == {function.signature for function in FUNCTIONS}
+    await asyncio.to_thread(downgrade, options, "0003")
+    assert await _functions(fresh_database) == set()
+    assert "tasks" in await _tables(fresh_database)
     await asyncio.to_thread(downgrade, options, "base")
     assert "tasks" not in await _tables(fresh_database)
     await asyncio.to_thread(upgrade, options)
     assert "tasks" in await _tables(fresh_database)
+    assert await _functions(fresh_database) == {function.signature for function in FUNCTIONS}
+
+
+def test_the_frozen_functions_are_what_the_statements_generate() -> None:
+    # Migration 0004 froze the DDL; the statements it came from live on in code. When they drift,
+    # print the new DDL (python -m adapters.postgres.functions) and freeze it in a new migration.
+    options = DatabaseOptions.from_url("postgresql://unused@localhost/unused")
+    script = ScriptDirectory.from_config(alembic_config(options)).get_revision("0004")
+    assert script is not None
+    assert tuple(function.ddl() for function in FUNCTIONS) == script.module.FUNCTIONS
+    assert tuple(function.signature for function in FUNCTIONS) == script.module.SIGNATURES
+
+
+async def test_the_check_constraints_are_the_models(database_url: str) -> None:
+    # Alembic's comparison skips CHECK constraints: build the model's tables in a scratch schema
+    # and compare PostgreSQL's own rendering of both sets.
+    query = text(
+        "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " JOIN pg_namespace n ON n.oid = c.connamespace"
+        " WHERE c.contype = 'c' AND n.nspname = :schema ORDER BY c.conname"
+    )
+    engine = create_unpooled_engine(DatabaseOptions.from_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            migrated = (await connection.execute(query, {"schema": "public"})).all()
+            await connection.execute(text("CREATE SCHEMA model_check"))
+            await connection.execute(text("SET LOCAL search_path = model_check"))
+            await connection.run_sync(metadata.create_all)
+            modelled = (await connection.execute(query, {"schema": "model_check"})).all()
+            await connection.rollback()
+    finally:
+        await engine.dispose()
+    assert migrated
+    assert migrated == modelled
 
 
 async def test_upgrade_twice_is_harmless(fresh_database: str) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -12,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
-from adapters.postgres.repository import (
-    SqlTaskRepository,
-    _list_sql,  # the statement under test
-)
-from application.errors import StorageUnavailable
-from application.ports import ListPosition
+from adapters.postgres.functions import CREATE_TASK_ONCE, LIST_TASKS
+from adapters.postgres.repository import SqlTaskRepository
+from adapters.postgres.row_security import IDEMPOTENCY_KEY_LIFETIME
+from application.errors import IdempotencyConflict, IdempotencyInProgress, StorageUnavailable
+from application.ports import IdempotencyKey, ListPosition
+from domain.errors import StaleVersion
 from domain.task import NewTask, TaskChanges, UserId
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
@@ -67,7 +71,7 @@ async def test_list_is_scoped_ordered_filtered_and_limited(repository: SqlTaskRe
     tie_a = (await repository.add(draft("tie a"), at=at(5))).task
     tie_b = (await repository.add(draft("tie b"), at=at(5))).task
     await repository.add(draft("bob's", owner=BOB), at=at(2))
-    await repository.complete(ALICE, tie_a.id, at=at(20))
+    await repository.save(tie_a.complete(at=at(20)), expected_version=tie_a.version)
 
     listed = (await repository.list(ALICE)).tasks
     assert [t.id for t in listed] == [early.id, tie_a.id, tie_b.id, late.id]
@@ -81,47 +85,75 @@ async def test_list_is_scoped_ordered_filtered_and_limited(repository: SqlTaskRe
     assert (await repository.list(UserId("nobody"))).tasks == []
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        TaskChanges.create(title="renamed"),
-        TaskChanges.create(description="described"),
-        TaskChanges.create(description=None),
-        TaskChanges.create(completed=True),
-        TaskChanges.create(completed=False),
-        TaskChanges.create(title="all", description="of it", completed=True),
-    ],
-)
-@pytest.mark.parametrize("start_completed", [False, True])
-async def test_edit_in_sql_agrees_with_the_domain(
-    repository: SqlTaskRepository, changes: TaskChanges, start_completed: bool
-) -> None:
-    task = (
-        await repository.add(NewTask.create(owner=ALICE, title="t", description="d"), at=T0)
-    ).task
-    if start_completed:
-        task = await repository.complete(ALICE, task.id, at=at(1)) or task
-    edited = await repository.edit(ALICE, task.id, changes, at=at(2))
-    assert edited == task.edit(changes, at=at(2))
+async def test_save_stores_exactly_the_entitys_values(repository: SqlTaskRepository) -> None:
+    task = (await repository.add(draft(), at=T0)).task
+    # Values no rule of the domain would produce together: the store applies them as given.
+    decided = replace(
+        task,
+        title="renamed",
+        description="described",
+        completed=True,
+        completed_at=at(7),
+        updated_at=at(3),
+        version=5,
+    )
+    saved = await repository.save(decided, expected_version=1)
+    assert saved == decided
+    assert await repository.get(ALICE, task.id) == decided
+    # created_at and the owner are not the entity's to change: they stay as stored.
+    moved = replace(decided, created_at=at(99), version=6)
+    assert await repository.save(moved, expected_version=5) == replace(moved, created_at=T0)
+
+
+async def test_save_stores_what_the_domain_decided(repository: SqlTaskRepository) -> None:
+    task = (await repository.add(draft(), at=T0)).task
+    completed = task.complete(at=at(1))
+    assert await repository.save(completed, expected_version=task.version) == completed
+    edited = completed.edit(TaskChanges.create(completed=False, title="again"), at=at(2))
+    assert await repository.save(edited, expected_version=completed.version) == edited
     assert await repository.get(ALICE, task.id) == edited
 
 
-@pytest.mark.parametrize("start_completed", [False, True])
-async def test_complete_in_sql_agrees_with_the_domain(
-    repository: SqlTaskRepository, start_completed: bool
+async def test_a_save_from_a_stale_version_misses_and_changes_nothing(
+    repository: SqlTaskRepository,
 ) -> None:
     task = (await repository.add(draft(), at=T0)).task
-    if start_completed:
-        task = await repository.complete(ALICE, task.id, at=at(1)) or task
-    completed = await repository.complete(ALICE, task.id, at=at(2))
-    assert completed == task.complete(at=at(2))
+    first = replace(task, title="first", updated_at=at(1), version=2)
+    assert await repository.save(first, expected_version=1) == first
+    late = replace(task, title="late", updated_at=at(2), version=2)
+    assert await repository.save(late, expected_version=1) is None
+    assert await repository.get(ALICE, task.id) == first
+
+
+async def test_a_save_of_a_missing_or_someone_elses_task_misses(
+    repository: SqlTaskRepository,
+) -> None:
+    bobs = (await repository.add(draft(owner=BOB), at=T0)).task
+    stolen = replace(bobs, owner=ALICE, title="mine now", version=2)
+    assert await repository.save(stolen, expected_version=1) is None
+    assert await repository.get(BOB, bobs.id) == bobs
+    gone = replace(bobs, id=bobs.id + 1000, version=2)
+    assert await repository.save(gone, expected_version=1) is None
+
+
+async def test_of_racing_saves_from_the_same_version_exactly_one_wins(
+    repository: SqlTaskRepository,
+) -> None:
+    task = (await repository.add(draft(), at=T0)).task
+    contenders = [replace(task, title=f"t{n}", updated_at=at(n), version=2) for n in range(20)]
+    results = await asyncio.gather(
+        *(repository.save(contender, expected_version=1) for contender in contenders)
+    )
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    assert winners[0] in contenders
+    assert await repository.get(ALICE, task.id) == winners[0]
 
 
 async def test_writes_to_another_users_task_change_nothing(repository: SqlTaskRepository) -> None:
     task = (await repository.add(draft(owner=BOB), at=T0)).task
-    assert await repository.edit(ALICE, task.id, TaskChanges.create(title="x"), at=at(1)) is None
-    assert await repository.complete(ALICE, task.id, at=at(1)) is None
     assert await repository.delete(ALICE, task.id) is False
+    assert await repository.delete(ALICE, task.id, expected_versions=frozenset({1})) is False
     assert await repository.get(BOB, task.id) == task
 
 
@@ -132,28 +164,27 @@ async def test_delete_removes_the_row(repository: SqlTaskRepository) -> None:
     assert await repository.delete(ALICE, task.id) is False
 
 
-async def test_racing_completes_count_once(repository: SqlTaskRepository) -> None:
+async def test_a_conditional_delete_tells_stale_from_missing(
+    repository: SqlTaskRepository,
+) -> None:
+    task = (await repository.add(draft(), at=T0)).task
+    moved = await repository.save(replace(task, title="moved", version=3), expected_version=1)
+    assert moved is not None
+    with pytest.raises(StaleVersion) as stale:
+        await repository.delete(ALICE, task.id, expected_versions=frozenset({1, 2}))
+    assert stale.value.current_version == 3
+    assert await repository.get(ALICE, task.id) == moved
+    assert await repository.delete(ALICE, task.id, expected_versions=frozenset({1, 3})) is True
+    assert await repository.delete(ALICE, task.id, expected_versions=frozenset({3})) is False
+
+
+async def test_racing_conditional_deletes_delete_once(repository: SqlTaskRepository) -> None:
     task = (await repository.add(draft(), at=T0)).task
     results = await asyncio.gather(
-        *(repository.complete(ALICE, task.id, at=at(n + 1)) for n in range(20))
+        *(repository.delete(ALICE, task.id, expected_versions=frozenset({1})) for _ in range(10))
     )
-    versions = {result.version for result in results if result is not None}
-    completed_ats = {result.completed_at for result in results if result is not None}
-    assert versions == {2}
-    assert len(completed_ats) == 1
-
-
-async def test_racing_edits_each_count(repository: SqlTaskRepository) -> None:
-    task = (await repository.add(draft(), at=T0)).task
-    await asyncio.gather(
-        *(
-            repository.edit(ALICE, task.id, TaskChanges.create(title=f"t{n}"), at=at(n))
-            for n in range(20)
-        )
-    )
-    stored = await repository.get(ALICE, task.id)
-    assert stored is not None
-    assert stored.version == 21  # last write wins, but no write is lost to a read-modify race
+    assert results.count(True) == 1
+    assert results.count(False) == 9  # gone, not stale: the row no longer exists
 
 
 @pytest.mark.parametrize(
@@ -213,19 +244,43 @@ async def test_an_unreachable_database_is_storage_unavailable_quickly() -> None:
         await database.close()
 
 
-async def test_pages_are_keyset_not_offset_and_served_by_the_index(engine: AsyncEngine) -> None:
-    sql = _list_sql(filtered=False, after=True).text
-    assert "OFFSET" not in sql.upper()
-    assert "(tasks.created_at, tasks.id) > ($" in sql
-    async with engine.connect() as connection:
-        await connection.execute(text("SET LOCAL enable_seqscan = off"))
-        raw = await connection.get_raw_connection()
-        plan = await raw.driver_connection.fetch(  # type: ignore[union-attr]  # asyncpg's connection
-            "EXPLAIN " + sql, "alice", T0, 1, 51
+async def explain_nested(url: str, query: str, *args: object, generic: bool = False) -> str:
+    """The plans of the statements a function call runs, as auto_explain reports them.
+
+    ``generic`` forces the generic plan PL/pgSQL settles on after a few calls.
+    """
+    dsn = DatabaseOptions.from_url(url).url.set(drivername="postgresql")
+    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    plans: list[str] = []
+    conn.add_log_listener(lambda _conn, message: plans.append(str(message)))
+    try:
+        await conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+            " SET auto_explain.log_nested_statements = on; SET client_min_messages = log;"
+            " SET enable_seqscan = off; SET enable_bitmapscan = off"
+            + ("; SET plan_cache_mode = force_generic_plan" if generic else "")
         )
-    plan_text = "\n".join(row[0] for row in plan)
-    assert "tasks_user_created_idx" in plan_text
-    assert "ROW(tasks.created_at, tasks.id) >" in plan_text or "created_at, id) >" in plan_text
+        await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+    return "\n".join(plans)
+
+
+@pytest.mark.parametrize("generic", [False, True])
+async def test_pages_are_keyset_not_offset_and_served_by_the_index(
+    database_url: str, generic: bool
+) -> None:
+    assert "OFFSET" not in LIST_TASKS.ddl().upper()
+    for after in ((None, None), (T0, 1)):
+        plans = await explain_nested(
+            database_url, LIST_TASKS.call, "alice", None, *after, 51, generic=generic
+        )
+        [page] = [plan for plan in plans.split("Query Text:") if "LIMIT" in plan]
+        # An ordered range scan of the index, no sort; the cursor is where the range starts.
+        assert "Index Scan using tasks_user_created_idx on tasks " in page, page
+        assert "Sort" not in page, page
+        if after[0] is not None:
+            assert re.search(r"Index Cond: .*ROW\(created_at, id\) > ROW\(", page), page
 
 
 async def test_a_page_past_the_end_still_counts(repository: SqlTaskRepository) -> None:
@@ -237,3 +292,140 @@ async def test_a_page_past_the_end_still_counts(repository: SqlTaskRepository) -
         ALICE, after=ListPosition(created_at=last.created_at, task_id=last.id)
     )
     assert (beyond.tasks, beyond.total, beyond.has_more) == ([], 2, False)
+
+
+async def test_pages_follow_each_other_and_count_the_filter(repository: SqlTaskRepository) -> None:
+    added = [(await repository.add(draft(f"t{n}"), at=at(n % 3))).task for n in range(7)]
+    await repository.add(draft("bob's", owner=BOB), at=at(0))
+    done = added[2]
+    await repository.save(done.complete(at=at(9)), expected_version=done.version)
+    expected = sorted(added, key=lambda task: (task.created_at, task.id))
+
+    seen: list[int] = []
+    after = None
+    while True:
+        page = await repository.list(ALICE, limit=3, after=after)
+        assert page.total == 7
+        seen += [task.id for task in page.tasks]
+        after = page.next_position
+        if after is None:
+            assert not page.has_more
+            break
+    assert seen == [task.id for task in expected]
+
+    open_tasks = await repository.list(ALICE, completed=False, limit=5)
+    assert (len(open_tasks.tasks), open_tasks.total, open_tasks.has_more) == (5, 6, True)
+    last = await repository.list(ALICE, completed=False, after=open_tasks.next_position)
+    assert (len(last.tasks), last.total, last.has_more) == (1, 6, False)
+    done_page = await repository.list(ALICE, completed=True)
+    assert ([task.id for task in done_page.tasks], done_page.total) == ([done.id], 1)
+    assert (await repository.list(UserId("nobody"))).total == 0
+
+
+@pytest.fixture
+async def clean_keys(engine: AsyncEngine) -> AsyncIterator[None]:
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE idempotency_keys"))
+    yield
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE idempotency_keys"))
+
+
+KEY = IdempotencyKey(key="retry-1", fingerprint="body-a")
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_an_idempotent_create_replays_the_first_response(
+    repository: SqlTaskRepository,
+) -> None:
+    first = await repository.add(draft("first"), at=T0, idempotency=KEY)
+    assert not first.replayed
+    # The task changes afterwards; the replay is still the first response, exactly.
+    await repository.save(first.task.complete(at=at(5)), expected_version=1)
+    again = await repository.add(draft("first"), at=at(10), idempotency=KEY)
+    assert again.replayed
+    assert again.task == first.task
+    assert again.task.created_at == T0  # microseconds survive the stored snapshot
+    assert (await repository.list(ALICE)).total == 1
+    # Keys are per user: bob's same key is a new creation.
+    bobs = await repository.add(draft("first", owner=BOB), at=T0, idempotency=KEY)
+    assert not bobs.replayed
+    assert bobs.task.id != first.task.id
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_an_idempotent_create_with_another_body_conflicts(
+    repository: SqlTaskRepository,
+) -> None:
+    await repository.add(draft("first"), at=T0, idempotency=KEY)
+    other = IdempotencyKey(key=KEY.key, fingerprint="body-b")
+    with pytest.raises(IdempotencyConflict):
+        await repository.add(draft("second"), at=at(1), idempotency=other)
+    assert (await repository.list(ALICE)).total == 1
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_an_expired_key_is_taken_over_as_new(repository: SqlTaskRepository) -> None:
+    first = await repository.add(draft("first"), at=T0, idempotency=KEY)
+    later = T0 + IDEMPOTENCY_KEY_LIFETIME + timedelta(seconds=1)
+    other = IdempotencyKey(key=KEY.key, fingerprint="body-b")
+    second = await repository.add(draft("second"), at=later, idempotency=other)
+    assert not second.replayed
+    assert second.task.id != first.task.id
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_racing_idempotent_creates_make_one_task(repository: SqlTaskRepository) -> None:
+    results = await asyncio.gather(
+        *(repository.add(draft("once"), at=T0, idempotency=KEY) for _ in range(10))
+    )
+    assert [result.replayed for result in results].count(False) == 1
+    assert {result.task for result in results} == {results[0].task}
+    assert (await repository.list(ALICE)).total == 1
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_a_key_held_in_flight_too_long_is_in_progress(
+    repository: SqlTaskRepository, database_url: str
+) -> None:
+    dsn = DatabaseOptions.from_url(database_url).url.set(drivername="postgresql")
+    holder = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        # Another request's transaction has claimed the key and not committed.
+        await holder.execute("BEGIN")
+        await holder.fetch(
+            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "held", None, T0, T0
+        )
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(IdempotencyInProgress):
+            await repository.add(draft("held"), at=T0, idempotency=KEY)
+        waited = asyncio.get_running_loop().time() - started
+        assert 1.5 < waited < 2.5  # the function's lock_timeout, not the statement timeout
+        await holder.execute("COMMIT")
+    finally:
+        await holder.close()
+    replay = await repository.add(draft("held"), at=T0, idempotency=KEY)
+    assert replay.replayed
+    assert replay.task.title == "held"
+
+
+@pytest.mark.usefixtures("clean_keys")
+async def test_a_key_committed_by_its_first_request_meanwhile_is_replayed(
+    repository: SqlTaskRepository, database_url: str
+) -> None:
+    dsn = DatabaseOptions.from_url(database_url).url.set(drivername="postgresql")
+    holder = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        await holder.execute("BEGIN")
+        [first] = await holder.fetch(
+            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "first", None, T0, T0
+        )
+        waiting = asyncio.create_task(repository.add(draft("first"), at=T0, idempotency=KEY))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await holder.execute("COMMIT")
+        replay = await waiting
+    finally:
+        await holder.close()
+    assert replay.replayed
+    assert replay.task.id == first["id"]

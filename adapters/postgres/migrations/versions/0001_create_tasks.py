@@ -12,12 +12,22 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from adapters.postgres.tables import COMPLETION_RULE, DESCRIPTION_RULE, TITLE_RULE, USER_ID_RULE
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Frozen as first applied: a migration never reads live code, which may change after it ran.
+TITLE_RULE = (
+    "char_length(title) BETWEEN 1 AND 500 AND title = btrim(title) "
+    "AND title !~ '[\\x01-\\x1f\\x7f-\\x9f]'"
+)
+DESCRIPTION_RULE = (
+    "description IS NULL OR (char_length(description) <= 5000 "
+    "AND description !~ '[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]')"
+)
+USER_ID_RULE = "char_length(user_id) BETWEEN 1 AND 255"
+COMPLETION_RULE = "completed = (completed_at IS NOT NULL)"
 
 
 def upgrade() -> None:

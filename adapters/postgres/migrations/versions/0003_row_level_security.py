@@ -33,14 +33,19 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from adapters.postgres.row_security import API_ROLE, EXPIRED_KEY_FOR_JANITOR, OWNER_MATCHES
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLES = ("tasks", "idempotency_keys")
+# Frozen as first applied: a migration never reads live code, which may change after it ran.
+API_ROLE = "taskapi_app"
+OWNER_MATCHES = "user_id = current_setting('taskapi.user_id', true)"
+EXPIRED_KEY_FOR_JANITOR = (
+    "current_setting('taskapi.janitor', true) = 'purge'"
+    " AND created_at < now() - interval '86400 seconds'"
+)
 
 
 def upgrade() -> None:

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, assert_validation_problem, create, custom_client
 from tests.tokens import OTHER_SECRET, SECRET, bearer, make_token
+from tests.unit.http.conftest import StoredTasks
 
 # Every endpoint, as (method, path template, JSON body or None); {user} and {id} are filled in.
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -79,7 +79,7 @@ BAD_TOKENS: dict[str, Callable[[], str]] = {
 
 @pytest.mark.parametrize("name", list(BAD_TOKENS))
 async def test_bad_token_is_401_invalid_token(
-    client: httpx.AsyncClient, rows: Rows, name: str
+    client: httpx.AsyncClient, rows: StoredTasks, name: str
 ) -> None:
     token = BAD_TOKENS[name]()
 
@@ -100,7 +100,11 @@ async def test_bad_token_is_401_invalid_token(
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
 async def test_missing_token_is_401_without_error_code_on_every_endpoint(
-    client: httpx.AsyncClient, rows: Rows, method: str, path: str, body: dict[str, Any] | None
+    client: httpx.AsyncClient,
+    rows: StoredTasks,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
 ) -> None:
     task = await create(client, "alice", "kept")
     before = await rows.get(task["id"])
@@ -117,7 +121,11 @@ async def test_missing_token_is_401_without_error_code_on_every_endpoint(
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
 async def test_expired_token_is_401_token_expired_on_every_endpoint(
-    client: httpx.AsyncClient, rows: Rows, method: str, path: str, body: dict[str, Any] | None
+    client: httpx.AsyncClient,
+    rows: StoredTasks,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
 ) -> None:
     task = await create(client, "alice", "kept")
     before = await rows.get(task["id"])
@@ -148,7 +156,7 @@ async def test_expired_token_is_401_token_expired_on_every_endpoint(
     ],
 )
 async def test_malformed_authorization_header_is_401(
-    client: httpx.AsyncClient, rows: Rows, header: str
+    client: httpx.AsyncClient, rows: StoredTasks, header: str
 ) -> None:
     value = header.format(token=make_token("alice"))
 
@@ -171,7 +179,11 @@ async def test_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient) -> N
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
 async def test_path_naming_another_user_is_403_on_every_endpoint(
-    client: httpx.AsyncClient, rows: Rows, method: str, path: str, body: dict[str, Any] | None
+    client: httpx.AsyncClient,
+    rows: StoredTasks,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -189,7 +201,11 @@ async def test_path_naming_another_user_is_403_on_every_endpoint(
 
 @pytest.mark.parametrize(("method", "path", "body"), TASK_ENDPOINTS, ids=TASK_ENDPOINT_IDS)
 async def test_another_users_task_under_my_path_is_404_on_every_endpoint(
-    client: httpx.AsyncClient, rows: Rows, method: str, path: str, body: dict[str, Any] | None
+    client: httpx.AsyncClient,
+    rows: StoredTasks,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -222,7 +238,7 @@ async def test_unconfigured_aud_and_iss_are_ignored(client: httpx.AsyncClient) -
 # --- Order of the checks: 401 → 403 → 400 → 404 ---------------------------------------------
 
 
-async def test_order_401_before_403(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_order_401_before_403(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     no_token = await client.post("/api/bob/tasks", json={"title": "x"})
     expired = await client.post("/api/bob/tasks", json={"title": "x"}, headers=bearer(ttl=-60))
     bad = await client.post(
@@ -243,7 +259,7 @@ async def test_order_401_before_400_and_404(client: httpx.AsyncClient) -> None:
     assert_problem(invalid_id, 401, "unauthorized")
 
 
-async def test_order_403_before_400(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_order_403_before_400(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     create_bad = await client.post("/api/bob/tasks", content=b"{not json", headers=bearer("alice"))
     update_bad = await client.put("/api/bob/tasks/1", json={"title": ""}, headers=bearer("alice"))
     list_bad = await client.get("/api/bob/tasks?limit=0", headers=bearer("alice"))
@@ -251,6 +267,32 @@ async def test_order_403_before_400(client: httpx.AsyncClient, rows: Rows) -> No
     assert_problem(create_bad, 403, "forbidden")
     assert_problem(update_bad, 403, "forbidden")
     assert_problem(list_bad, 403, "forbidden")
+    assert await rows.count() == 0
+
+
+UNPARSABLE_BODIES = {
+    "invalid UTF-8": b'{"title": "\xff\xfe"}',
+    "1 000 nested arrays": b"[" * 1000 + b"]" * 1000,
+    "a 5000-digit number": b'{"title": ' + b"9" * 5000 + b"}",
+    "truncated": b'{"title": "x"',
+}
+
+
+@pytest.mark.parametrize("raw", UNPARSABLE_BODIES.values(), ids=list(UNPARSABLE_BODIES))
+async def test_order_401_and_403_before_an_unparsable_body(
+    client: httpx.AsyncClient, rows: StoredTasks, raw: bytes
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+
+    anonymous = await client.post("/api/alice/tasks", content=raw, headers=json_type)
+    someone_else = await client.post(
+        "/api/bob/tasks", content=raw, headers={**bearer("alice"), **json_type}
+    )
+    mine = await client.post("/api/alice/tasks", content=raw, headers={**bearer(), **json_type})
+
+    assert_problem(anonymous, 401, "unauthorized")
+    assert_problem(someone_else, 403, "forbidden")
+    assert_validation_problem(mine)
     assert await rows.count() == 0
 
 
@@ -288,7 +330,7 @@ async def test_order_400_before_404(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_configured_audience_is_required(
-    app_factory: Callable[..., FastAPI], clean_tasks: None, claims: dict[str, Any], status: int
+    app_factory: Callable[..., FastAPI], claims: dict[str, Any], status: int
 ) -> None:
     async with custom_client(app_factory, jwt_audience="taskapi") as http:
         response = await http.get("/api/alice/tasks", headers=bearer("alice", **claims))
@@ -309,7 +351,7 @@ async def test_configured_audience_is_required(
     ],
 )
 async def test_configured_issuer_is_required(
-    app_factory: Callable[..., FastAPI], clean_tasks: None, claims: dict[str, Any], status: int
+    app_factory: Callable[..., FastAPI], claims: dict[str, Any], status: int
 ) -> None:
     async with custom_client(app_factory, jwt_issuer="https://auth.example") as http:
         response = await http.get("/api/alice/tasks", headers=bearer("alice", **claims))
@@ -320,7 +362,7 @@ async def test_configured_issuer_is_required(
 
 
 async def test_leeway_accepts_slightly_expired_and_not_yet_valid_tokens(
-    app_factory: Callable[..., FastAPI], clean_tasks: None
+    app_factory: Callable[..., FastAPI],
 ) -> None:
     now = int(time.time())
     async with custom_client(app_factory, jwt_leeway_seconds=60) as http:
@@ -342,7 +384,7 @@ async def test_no_leeway_by_default(client: httpx.AsyncClient) -> None:
 
 
 async def test_user_id_claim_setting(
-    app_factory: Callable[..., FastAPI], clean_tasks: None, rows: Rows
+    app_factory: Callable[..., FastAPI], rows: StoredTasks
 ) -> None:
     token = make_token("alice", uid="user-42")
     headers = {"Authorization": f"Bearer {token}"}
@@ -362,7 +404,7 @@ async def test_user_id_claim_setting(
     assert_problem(number_claim, 401, "unauthorized")
 
 
-async def test_algorithms_setting(app_factory: Callable[..., FastAPI], clean_tasks: None) -> None:
+async def test_algorithms_setting(app_factory: Callable[..., FastAPI]) -> None:
     async with custom_client(app_factory, jwt_algorithms=("HS512",)) as http:
         hs512 = await http.get("/api/alice/tasks", headers=bearer(algorithm="HS512"))
         hs256 = await http.get("/api/alice/tasks", headers=bearer(algorithm="HS256"))

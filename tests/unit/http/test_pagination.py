@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, create
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 NEXT = re.compile(r'^<([^>]+)>; rel="next"$')
 
@@ -149,7 +149,9 @@ def _tamper(cursor: str) -> str:
         pytest.param(lambda c: "", id="empty"),
     ],
 )
-async def test_a_bad_cursor_is_400(client: httpx.AsyncClient, make_bad: Any, rows: Rows) -> None:
+async def test_a_bad_cursor_is_400(
+    client: httpx.AsyncClient, make_bad: Any, rows: StoredTasks
+) -> None:
     cursor = await _cursor(client, "alice")
     response = await client.get(
         "/api/alice/tasks", params={"cursor": make_bad(cursor)}, headers=bearer()

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, create
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 INVALID_TASK_IDS = [
     "abc",
@@ -43,7 +43,7 @@ TASK_METHODS: list[tuple[str, str, dict[str, Any] | None]] = [
 @pytest.mark.parametrize("endpoint", TASK_METHODS, ids=[m for m, _, _ in TASK_METHODS])
 async def test_invalid_task_id_is_404(
     client: httpx.AsyncClient,
-    rows: Rows,
+    rows: StoredTasks,
     endpoint: tuple[str, str, dict[str, Any] | None],
     task_id: str,
 ) -> None:
@@ -103,7 +103,7 @@ async def test_unknown_route_is_problem_404(
     ],
 )
 async def test_wrong_method_is_problem_405_with_allow(
-    client: httpx.AsyncClient, rows: Rows, method: str, path: str
+    client: httpx.AsyncClient, rows: StoredTasks, method: str, path: str
 ) -> None:
     task = await create(client, "alice")
     before = await rows.get(task["id"])

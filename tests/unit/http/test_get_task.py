@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, assert_task_response, create
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 
 async def test_us3_s1_get_returns_the_complete_task(client: httpx.AsyncClient) -> None:
@@ -37,7 +37,7 @@ async def test_us3_s3_path_naming_another_user_is_403(client: httpx.AsyncClient)
 
 
 async def test_us3_s3_another_users_task_under_my_path_is_404_like_a_missing_one(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob", "bob's secret plan")
     missing_id = bobs["id"] + 1000

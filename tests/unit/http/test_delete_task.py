@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, create
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 
 async def test_us6_s1_delete_is_204_with_empty_body_and_removes_the_row(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
     kept = await create(client, "alice", "kept")
@@ -25,7 +25,9 @@ async def test_us6_s1_delete_is_204_with_empty_body_and_removes_the_row(
     assert [task["id"] for task in listed] == [kept["id"]]
 
 
-async def test_us6_s2_deleting_a_missing_task_is_404(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_us6_s2_deleting_a_missing_task_is_404(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     created = await create(client, "alice")
 
     response = await client.delete(f"/api/alice/tasks/{created['id'] + 1000}", headers=bearer())
@@ -35,7 +37,7 @@ async def test_us6_s2_deleting_a_missing_task_is_404(client: httpx.AsyncClient, 
 
 
 async def test_us6_s3_deleting_via_another_users_path_is_403_and_keeps_the_task(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob")
     before = await rows.get(bobs["id"])
@@ -47,7 +49,7 @@ async def test_us6_s3_deleting_via_another_users_path_is_403_and_keeps_the_task(
 
 
 async def test_us6_s3_deleting_another_users_task_under_my_path_is_404_and_keeps_it(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob")
     before = await rows.get(bobs["id"])
@@ -59,7 +61,7 @@ async def test_us6_s3_deleting_another_users_task_under_my_path_is_404_and_keeps
 
 
 async def test_us6_s4_unauthenticated_delete_is_401_and_keeps_the_task(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
 

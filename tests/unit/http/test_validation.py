@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import (
     assert_problem,
     assert_task_response,
@@ -17,6 +16,7 @@ from tests.e2e.helpers import (
     create,
 )
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 JSON_HEADERS = {**bearer(), "Content-Type": "application/json"}
 
@@ -46,7 +46,7 @@ def _json(body: dict[str, Any]) -> bytes:
     ],
 )
 async def test_create_accepts_valid_titles(
-    client: httpx.AsyncClient, rows: Rows, title: str, stored: str
+    client: httpx.AsyncClient, rows: StoredTasks, title: str, stored: str
 ) -> None:
     response = await client.post("/api/alice/tasks", json={"title": title}, headers=bearer())
 
@@ -78,7 +78,7 @@ INVALID_TITLES: list[Any] = [
 
 @pytest.mark.parametrize("title", INVALID_TITLES, ids=repr)
 async def test_create_rejects_invalid_titles(
-    client: httpx.AsyncClient, rows: Rows, title: str
+    client: httpx.AsyncClient, rows: StoredTasks, title: str
 ) -> None:
     response = await client.post(
         "/api/alice/tasks", content=_json({"title": title}), headers=JSON_HEADERS
@@ -90,7 +90,7 @@ async def test_create_rejects_invalid_titles(
 
 @pytest.mark.parametrize("title", INVALID_TITLES, ids=repr)
 async def test_update_rejects_invalid_titles(
-    client: httpx.AsyncClient, rows: Rows, title: str
+    client: httpx.AsyncClient, rows: StoredTasks, title: str
 ) -> None:
     task = await create(client, "alice", "original")
     before = await rows.get(task["id"])
@@ -115,7 +115,7 @@ async def test_update_rejects_invalid_titles(
     ],
 )
 async def test_create_accepts_valid_descriptions(
-    client: httpx.AsyncClient, rows: Rows, description: str
+    client: httpx.AsyncClient, rows: StoredTasks, description: str
 ) -> None:
     response = await client.post(
         "/api/alice/tasks", json={"title": "t", "description": description}, headers=bearer()
@@ -142,7 +142,7 @@ INVALID_DESCRIPTIONS: list[Any] = [
 
 @pytest.mark.parametrize("description", INVALID_DESCRIPTIONS, ids=repr)
 async def test_create_rejects_invalid_descriptions(
-    client: httpx.AsyncClient, rows: Rows, description: str
+    client: httpx.AsyncClient, rows: StoredTasks, description: str
 ) -> None:
     response = await client.post(
         "/api/alice/tasks",
@@ -156,7 +156,7 @@ async def test_create_rejects_invalid_descriptions(
 
 @pytest.mark.parametrize("description", INVALID_DESCRIPTIONS, ids=repr)
 async def test_update_rejects_invalid_descriptions(
-    client: httpx.AsyncClient, rows: Rows, description: str
+    client: httpx.AsyncClient, rows: StoredTasks, description: str
 ) -> None:
     task = await create(client, "alice", "t", "original")
     before = await rows.get(task["id"])
@@ -177,7 +177,7 @@ async def test_update_rejects_invalid_descriptions(
     ids=repr,
 )
 async def test_lone_surrogates_are_400_and_never_stored(
-    client: httpx.AsyncClient, rows: Rows, body: dict[str, Any]
+    client: httpx.AsyncClient, rows: StoredTasks, body: dict[str, Any]
 ) -> None:
     task = await create(client, "alice", "original")
     before = await rows.get(task["id"])
@@ -211,7 +211,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize("raw", MALFORMED, ids=repr)
 async def test_create_rejects_malformed_json(
-    client: httpx.AsyncClient, rows: Rows, raw: bytes
+    client: httpx.AsyncClient, rows: StoredTasks, raw: bytes
 ) -> None:
     response = await client.post("/api/alice/tasks", content=raw, headers=JSON_HEADERS)
 
@@ -221,7 +221,7 @@ async def test_create_rejects_malformed_json(
 
 @pytest.mark.parametrize("raw", MALFORMED, ids=repr)
 async def test_update_rejects_malformed_json(
-    client: httpx.AsyncClient, rows: Rows, raw: bytes
+    client: httpx.AsyncClient, rows: StoredTasks, raw: bytes
 ) -> None:
     task = await create(client, "alice")
     before = await rows.get(task["id"])
@@ -237,7 +237,7 @@ NOT_OBJECTS: list[Any] = [[], [{"title": "x"}], "x", 1, 1.5, None, True]
 
 @pytest.mark.parametrize("body", NOT_OBJECTS, ids=repr)
 async def test_create_rejects_a_body_that_is_not_an_object(
-    client: httpx.AsyncClient, rows: Rows, body: Any
+    client: httpx.AsyncClient, rows: StoredTasks, body: Any
 ) -> None:
     response = await client.post("/api/alice/tasks", json=body, headers=bearer())
 
@@ -247,7 +247,7 @@ async def test_create_rejects_a_body_that_is_not_an_object(
 
 @pytest.mark.parametrize("body", NOT_OBJECTS, ids=repr)
 async def test_update_rejects_a_body_that_is_not_an_object(
-    client: httpx.AsyncClient, rows: Rows, body: Any
+    client: httpx.AsyncClient, rows: StoredTasks, body: Any
 ) -> None:
     task = await create(client, "alice")
     before = await rows.get(task["id"])
@@ -277,7 +277,7 @@ async def test_update_rejects_a_body_that_is_not_an_object(
     ids=repr,
 )
 async def test_create_rejects_missing_or_mistyped_fields(
-    client: httpx.AsyncClient, rows: Rows, body: dict[str, Any], field: str
+    client: httpx.AsyncClient, rows: StoredTasks, body: dict[str, Any], field: str
 ) -> None:
     response = await client.post("/api/alice/tasks", json=body, headers=bearer())
 
@@ -301,7 +301,7 @@ async def test_create_rejects_missing_or_mistyped_fields(
     ids=repr,
 )
 async def test_update_rejects_mistyped_fields(
-    client: httpx.AsyncClient, rows: Rows, body: dict[str, Any], field: str
+    client: httpx.AsyncClient, rows: StoredTasks, body: dict[str, Any], field: str
 ) -> None:
     task = await create(client, "alice", "original")
     before = await rows.get(task["id"])
@@ -329,7 +329,7 @@ async def test_update_rejects_mistyped_fields(
     ids=repr,
 )
 async def test_create_rejects_unknown_and_read_only_fields_and_applies_nothing(
-    client: httpx.AsyncClient, rows: Rows, extra: dict[str, Any], field: str
+    client: httpx.AsyncClient, rows: StoredTasks, extra: dict[str, Any], field: str
 ) -> None:
     response = await client.post("/api/alice/tasks", json={"title": "x", **extra}, headers=bearer())
 
@@ -352,7 +352,7 @@ async def test_create_rejects_unknown_and_read_only_fields_and_applies_nothing(
     ids=repr,
 )
 async def test_update_rejects_unknown_and_read_only_fields_and_applies_nothing(
-    client: httpx.AsyncClient, rows: Rows, extra: dict[str, Any], field: str
+    client: httpx.AsyncClient, rows: StoredTasks, extra: dict[str, Any], field: str
 ) -> None:
     task = await create(client, "alice", "original")
     before = await rows.get(task["id"])
@@ -387,7 +387,9 @@ def _padded(size: int) -> bytes:
     return head + b" " * (size - len(head) - len(tail)) + tail
 
 
-async def test_body_of_exactly_64_kib_is_accepted(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_body_of_exactly_64_kib_is_accepted(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     response = await client.post("/api/alice/tasks", content=_padded(LIMIT), headers=JSON_HEADERS)
 
     assert_task_response(response, 201, user="alice")
@@ -396,7 +398,7 @@ async def test_body_of_exactly_64_kib_is_accepted(client: httpx.AsyncClient, row
 
 @pytest.mark.parametrize("size", [LIMIT + 1, 2 * LIMIT, 1024 * 1024])
 async def test_create_body_over_64_kib_is_413(
-    client: httpx.AsyncClient, rows: Rows, size: int
+    client: httpx.AsyncClient, rows: StoredTasks, size: int
 ) -> None:
     response = await client.post("/api/alice/tasks", content=_padded(size), headers=JSON_HEADERS)
 
@@ -404,7 +406,7 @@ async def test_create_body_over_64_kib_is_413(
     assert await rows.count() == 0
 
 
-async def test_update_body_over_64_kib_is_413(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_update_body_over_64_kib_is_413(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     task = await create(client, "alice")
     before = await rows.get(task["id"])
     body = b'{"description": "' + b"d" * (LIMIT + 10) + b'"}'
@@ -418,7 +420,7 @@ async def test_update_body_over_64_kib_is_413(client: httpx.AsyncClient, rows: R
 
 
 async def test_streamed_body_over_64_kib_without_length_is_413(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"title": "streamed", "description": "'
@@ -434,7 +436,7 @@ async def test_streamed_body_over_64_kib_without_length_is_413(
 
 
 async def test_an_oversized_body_is_refused_before_authentication(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     response = await client.post(
         "/api/alice/tasks",
@@ -444,4 +446,40 @@ async def test_an_oversized_body_is_refused_before_authentication(
 
     # The contract allows either; this service decides from the headers, before reading a token.
     assert_problem(response, 413)
+    assert await rows.count() == 0
+
+
+# --- Content type ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "application/merge+json"])
+async def test_a_body_without_content_type_or_with_a_json_one_is_read_as_json(
+    client: httpx.AsyncClient, rows: StoredTasks, content_type: str | None
+) -> None:
+    headers = bearer() if content_type is None else {**bearer(), "Content-Type": content_type}
+
+    created = await client.post("/api/alice/tasks", content=b'{"title": "typed"}', headers=headers)
+    task = assert_task_response(created, 201, user="alice")
+    updated = await client.put(
+        f"/api/alice/tasks/{task['id']}", content=b'{"title": "retyped"}', headers=headers
+    )
+
+    assert assert_task_response(updated, 200, user="alice")["title"] == "retyped"
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert stored["title"] == "retyped"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_declared_as_another_media_type_is_a_400(
+    client: httpx.AsyncClient, rows: StoredTasks, content_type: str
+) -> None:
+    headers = {**bearer(), "Content-Type": content_type}
+
+    response = await client.post("/api/alice/tasks", content=b'{"title": "typed"}', headers=headers)
+
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["errors"] == [
+        {"field": "body", "message": "must be JSON (Content-Type: application/json)"}
+    ]
     assert await rows.count() == 0

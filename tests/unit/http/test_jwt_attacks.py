@@ -24,11 +24,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, custom_client
-from tests.e2e.test_authentication import BAD_TOKENS
-from tests.e2e.test_security_log import ATTRIBUTES, SECURITY
 from tests.tokens import OTHER_SECRET, SECRET, make_token
+from tests.unit.http.conftest import StoredTasks
+from tests.unit.http.test_authentication import BAD_TOKENS
+from tests.unit.http.test_security_log import ATTRIBUTES, SECURITY
 
 PATH: Final = "/api/alice/tasks"
 KIB: Final = 1024
@@ -213,7 +213,7 @@ async def _refused(
 
 @pytest.mark.parametrize("name", list(CORPUS))
 async def test_hostile_token_is_401_with_one_security_record_without_the_token(
-    client: httpx.AsyncClient, rows: Rows, caplog: pytest.LogCaptureFixture, name: str
+    client: httpx.AsyncClient, rows: StoredTasks, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     await _refused(client, caplog, f"Bearer {CORPUS[name]()}", "unauthorized")
 
@@ -222,7 +222,7 @@ async def test_hostile_token_is_401_with_one_security_record_without_the_token(
 
 @pytest.mark.parametrize("name", list(EXPIRED_TOKENS))
 async def test_expired_token_is_401_token_expired_with_one_security_record(
-    client: httpx.AsyncClient, rows: Rows, caplog: pytest.LogCaptureFixture, name: str
+    client: httpx.AsyncClient, rows: StoredTasks, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     await _refused(client, caplog, f"Bearer {EXPIRED_TOKENS[name]()}", "token_expired")
 
@@ -239,7 +239,7 @@ async def test_expired_token_is_401_token_expired_with_one_security_record(
     ids=["latin-1 letters", "accents only", "latin-1 signature"],
 )
 async def test_non_ascii_token_is_401_with_one_security_record(
-    client: httpx.AsyncClient, rows: Rows, caplog: pytest.LogCaptureFixture, raw: str
+    client: httpx.AsyncClient, rows: StoredTasks, caplog: pytest.LogCaptureFixture, raw: str
 ) -> None:
     # Sent as raw header bytes (latin-1, as HTTP/1.1 carries them); the app reads them back as-is.
     await _refused(client, caplog, b"Bearer " + raw.encode("latin-1"), "unauthorized")
@@ -248,7 +248,7 @@ async def test_non_ascii_token_is_401_with_one_security_record(
 
 
 async def test_utf8_token_bytes_are_401_with_one_security_record(
-    client: httpx.AsyncClient, rows: Rows, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, rows: StoredTasks, caplog: pytest.LogCaptureFixture
 ) -> None:
     valid = make_token("alice")
     # A valid token with UTF-8 bytes spliced into its signature: no longer the signed text.
@@ -270,7 +270,7 @@ async def test_a_16_kib_token_is_refused_unread_and_not_logged(
 
 
 async def test_a_100_kib_authorization_header_is_a_4xx_never_a_5xx(
-    client: httpx.AsyncClient, rows: Rows, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, rows: StoredTasks, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = "A" * (100 * KIB)
 
@@ -302,7 +302,7 @@ GOOD_CLAIMS: Final = {"aud": "taskapi", "iss": "https://auth.example"}
 async def test_wrong_audience_or_issuer_is_401_with_one_security_record(
     app_factory: Callable[..., FastAPI],
     clean_tasks: None,
-    rows: Rows,
+    rows: StoredTasks,
     caplog: pytest.LogCaptureFixture,
     claims: dict[str, Any],
 ) -> None:

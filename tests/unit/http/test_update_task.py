@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import (
     assert_problem,
     assert_task_response,
@@ -15,10 +14,11 @@ from tests.e2e.helpers import (
     create,
 )
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 
 async def test_us4_s1_update_title_returns_the_updated_task(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice", "Buy milk", "from the shop")
 
@@ -45,7 +45,7 @@ async def test_us4_s1_update_title_returns_the_updated_task(
 
 @pytest.mark.parametrize("title", ["", "   ", "\t\n"])
 async def test_us4_s2_update_with_empty_title_is_400_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows, title: str
+    client: httpx.AsyncClient, rows: StoredTasks, title: str
 ) -> None:
     created = await create(client, "alice", "keep me")
     before = await rows.get(created["id"])
@@ -59,7 +59,7 @@ async def test_us4_s2_update_with_empty_title_is_400_and_changes_nothing(
 
 
 async def test_us4_s3_updating_via_another_users_path_is_403_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -73,7 +73,7 @@ async def test_us4_s3_updating_via_another_users_path_is_403_and_changes_nothing
 
 
 async def test_us4_s3_updating_another_users_task_under_my_path_is_404_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -86,7 +86,9 @@ async def test_us4_s3_updating_another_users_task_under_my_path_is_404_and_chang
     assert await rows.get(bobs["id"]) == before
 
 
-async def test_us4_s4_updating_a_missing_task_is_404(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_us4_s4_updating_a_missing_task_is_404(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     created = await create(client, "alice")
 
     response = await client.put(
@@ -98,7 +100,7 @@ async def test_us4_s4_updating_a_missing_task_is_404(client: httpx.AsyncClient, 
 
 
 async def test_us4_s5_unauthenticated_update_is_401_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice", "original")
     before = await rows.get(created["id"])
@@ -122,7 +124,9 @@ async def test_update_left_out_fields_keep_their_value(client: httpx.AsyncClient
     assert task["completed"] is False
 
 
-async def test_update_description_null_removes_it(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_update_description_null_removes_it(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     created = await create(client, "alice", "title", "description")
 
     response = await client.put(
@@ -137,7 +141,7 @@ async def test_update_description_null_removes_it(client: httpx.AsyncClient, row
     assert stored["description"] is None
 
 
-async def test_update_trims_the_title(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_update_trims_the_title(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     created = await create(client, "alice")
 
     response = await client.put(
@@ -171,7 +175,7 @@ async def test_update_version_grows_by_one_per_put(client: httpx.AsyncClient) ->
 
 
 async def test_update_completed_true_sets_completed_at(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
 
@@ -189,7 +193,7 @@ async def test_update_completed_true_sets_completed_at(
 
 
 async def test_update_completed_false_reopens_and_clears_completed_at(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
     done = await client.patch(f"/api/alice/tasks/{created['id']}/complete", headers=bearer())
@@ -243,7 +247,7 @@ async def test_update_all_fields_at_once(client: httpx.AsyncClient) -> None:
 
 
 async def test_update_with_no_fields_is_400_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
     before = await rows.get(created["id"])
@@ -263,7 +267,7 @@ async def test_update_with_no_fields_is_400_and_changes_nothing(
     ],
 )
 async def test_update_null_for_a_non_nullable_field_is_400(
-    client: httpx.AsyncClient, rows: Rows, body: dict[str, Any], field: str
+    client: httpx.AsyncClient, rows: StoredTasks, body: dict[str, Any], field: str
 ) -> None:
     created = await create(client, "alice", "kept", "kept too")
     before = await rows.get(created["id"])

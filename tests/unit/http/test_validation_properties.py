@@ -16,11 +16,11 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_task_response, assert_validation_problem, create
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
-HEADERS: Final = bearer("alice")
+HEADERS: Final = {**bearer("alice"), "Content-Type": "application/json"}
 ABSENT: Final = object()
 
 # Any code point, with lone surrogates (JSON can carry them as \ud800 escapes) and controls
@@ -85,7 +85,11 @@ def _body(**fields: object) -> bytes:
 
 
 async def _assert_stored(
-    client: httpx.AsyncClient, rows: Rows, task: dict[str, Any], title: str, description: object
+    client: httpx.AsyncClient,
+    rows: StoredTasks,
+    task: dict[str, Any],
+    title: str,
+    description: object,
 ) -> None:
     expected_description = None if description is ABSENT else description
     assert task["title"] == title
@@ -105,7 +109,7 @@ async def _assert_stored(
 @SETTINGS
 @given(title=TITLES, description=DESCRIPTIONS)
 async def test_create_stores_exactly_the_trimmed_title_or_refuses_with_nothing_stored(
-    client: httpx.AsyncClient, rows: Rows, title: str, description: object
+    client: httpx.AsyncClient, rows: StoredTasks, title: str, description: object
 ) -> None:
     before = await rows.count()
 
@@ -126,7 +130,7 @@ async def test_create_stores_exactly_the_trimmed_title_or_refuses_with_nothing_s
 @SETTINGS
 @given(title=st.one_of(st.just(ABSENT), TITLES), description=DESCRIPTIONS)
 async def test_update_stores_exactly_the_trimmed_title_or_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows, title: object, description: object
+    client: httpx.AsyncClient, rows: StoredTasks, title: object, description: object
 ) -> None:
     task = await create(client, "alice", "before", "kept")
     before = await rows.get(task["id"])

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, assert_task_response, assert_validation_problem
+from tests.fakes import FakeClock
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 
 async def test_us2_s1_created_task_is_incomplete_and_mine(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     response = await client.post(
         "/api/alice/tasks", json={"title": "Buy groceries"}, headers=bearer("alice")
@@ -35,7 +36,7 @@ async def test_us2_s1_created_task_is_incomplete_and_mine(
 
 
 async def test_us2_s2_empty_title_is_400_with_validation_message(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     response = await client.post("/api/alice/tasks", json={"title": ""}, headers=bearer())
 
@@ -45,7 +46,7 @@ async def test_us2_s2_empty_title_is_400_with_validation_message(
 
 
 async def test_us2_s3_unauthenticated_create_is_401_and_stores_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     response = await client.post("/api/alice/tasks", json={"title": "sneaky"})
 
@@ -54,7 +55,7 @@ async def test_us2_s3_unauthenticated_create_is_401_and_stores_nothing(
 
 
 async def test_us2_s4_creating_for_another_user_is_403_and_stores_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     response = await client.post(
         "/api/bob/tasks", json={"title": "for bob"}, headers=bearer("alice")
@@ -65,15 +66,14 @@ async def test_us2_s4_creating_for_another_user_is_403_and_stores_nothing(
 
 
 async def test_us2_s5_created_is_201_with_full_details_and_id(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks, clock: FakeClock
 ) -> None:
-    before = datetime.now(UTC)
+    now = clock.advance(0.25)
     response = await client.post(
         "/api/alice/tasks",
         json={"title": "Write report", "description": "Quarterly numbers"},
         headers=bearer(),
     )
-    after = datetime.now(UTC)
 
     task = assert_task_response(response, 201, user="alice")
     assert task["title"] == "Write report"
@@ -81,8 +81,7 @@ async def test_us2_s5_created_is_201_with_full_details_and_id(
     assert task["version"] == 1
     assert response.headers["etag"] == '"1"'
     assert task["created_at"] == task["updated_at"]
-    created_at = datetime.fromisoformat(task["created_at"])
-    assert before - timedelta(seconds=5) <= created_at <= after + timedelta(seconds=5)
+    assert datetime.fromisoformat(task["created_at"]) == now
     stored = await rows.get(task["id"])
     assert stored is not None
     assert stored["description"] == "Quarterly numbers"
@@ -108,7 +107,7 @@ async def test_create_ids_are_distinct(client: httpx.AsyncClient) -> None:
     assert len(ids) == 3
 
 
-async def test_create_trims_the_title(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_create_trims_the_title(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     response = await client.post(
         "/api/alice/tasks", json={"title": "  \t Buy groceries \n "}, headers=bearer()
     )
@@ -120,7 +119,7 @@ async def test_create_trims_the_title(client: httpx.AsyncClient, rows: Rows) -> 
     assert stored["title"] == "Buy groceries"
 
 
-async def test_create_with_null_description(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_create_with_null_description(client: httpx.AsyncClient, rows: StoredTasks) -> None:
     response = await client.post(
         "/api/alice/tasks", json={"title": "x", "description": None}, headers=bearer()
     )
@@ -133,7 +132,7 @@ async def test_create_with_null_description(client: httpx.AsyncClient, rows: Row
 
 
 async def test_create_keeps_the_description_as_written(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     description = "  line one\n\tline two\r\n  "
     response = await client.post(
@@ -159,7 +158,9 @@ async def test_create_for_a_user_id_that_needs_escaping(client: httpx.AsyncClien
     assert fetched.json() == task
 
 
-async def test_create_path_user_must_match_exactly(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_create_path_user_must_match_exactly(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     for path_user in ("Alice", "alice%20", "%20alice", "alic"):
         response = await client.post(
             f"/api/{path_user}/tasks", json={"title": "x"}, headers=bearer("alice")

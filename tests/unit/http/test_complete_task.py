@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import httpx
 
-from tests.e2e.conftest import Rows
 from tests.e2e.helpers import assert_problem, assert_task_response, create
+from tests.fakes import FakeClock
 from tests.tokens import bearer
+from tests.unit.http.conftest import StoredTasks
 
 
 async def test_us5_s1_completing_sets_status_and_completion_time(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks, clock: FakeClock
 ) -> None:
     created = await create(client, "alice", "finish me", "details")
-    before = datetime.now(UTC)
+    now = clock.advance(60.5)
 
     response = await client.patch(f"/api/alice/tasks/{created['id']}/complete", headers=bearer())
 
-    after = datetime.now(UTC)
     task = assert_task_response(response, 200, user="alice")
     assert task["completed"] is True
-    completed_at = datetime.fromisoformat(task["completed_at"])
-    assert before - timedelta(seconds=5) <= completed_at <= after + timedelta(seconds=5)
+    assert datetime.fromisoformat(task["completed_at"]) == now
+    assert datetime.fromisoformat(task["updated_at"]) == now
     assert task["version"] == 2
     assert response.headers["etag"] == '"2"'
     # Nothing else about the task changes.
@@ -33,12 +33,14 @@ async def test_us5_s1_completing_sets_status_and_completion_time(
     stored = await rows.get(created["id"])
     assert stored is not None
     assert stored["completed"] is True
-    assert stored["completed_at"] is not None
+    assert stored["completed_at"] == now
     fetched = await client.get(f"/api/alice/tasks/{created['id']}", headers=bearer())
     assert fetched.json() == task
 
 
-async def test_us5_s2_completing_again_is_idempotent(client: httpx.AsyncClient, rows: Rows) -> None:
+async def test_us5_s2_completing_again_is_idempotent(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
     created = await create(client, "alice")
     first = await client.patch(f"/api/alice/tasks/{created['id']}/complete", headers=bearer())
     stored_first = await rows.get(created["id"])
@@ -55,7 +57,7 @@ async def test_us5_s2_completing_again_is_idempotent(client: httpx.AsyncClient, 
 
 
 async def test_us5_s3_completing_via_another_users_path_is_403_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -67,7 +69,7 @@ async def test_us5_s3_completing_via_another_users_path_is_403_and_changes_nothi
 
 
 async def test_us5_s3_completing_another_users_task_under_my_path_is_404_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     bobs = await create(client, "bob", "bob's")
     before = await rows.get(bobs["id"])
@@ -81,7 +83,7 @@ async def test_us5_s3_completing_another_users_task_under_my_path_is_404_and_cha
 
 
 async def test_us5_s4_completing_a_missing_task_is_404(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
 
@@ -94,7 +96,7 @@ async def test_us5_s4_completing_a_missing_task_is_404(
 
 
 async def test_us5_s5_unauthenticated_complete_is_401_and_changes_nothing(
-    client: httpx.AsyncClient, rows: Rows
+    client: httpx.AsyncClient, rows: StoredTasks
 ) -> None:
     created = await create(client, "alice")
     before = await rows.get(created["id"])

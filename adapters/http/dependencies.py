@@ -1,0 +1,112 @@
+"""The dependencies every route shares: the caller, the owner, the task id, and the use cases.
+
+FastAPI runs a route's dependencies before it validates its parameters and body, so the contract's
+order of checks holds by construction: 401 (``CurrentPrincipal``), then 403 (``Owner``), then 400
+(typed parameters and body), then 404 (the use case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Final, TypeVar, cast
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPBearer
+from pydantic import BeforeValidator
+
+from adapters.http.schemas import USER_ID_SCHEMA
+from application.auth import Authenticate, authorise_owner
+from application.errors import AuthenticationFailed
+from application.ports import Principal
+from domain.task import TASK_ID_MAX, UserId
+
+_Provided = TypeVar("_Provided")
+
+
+def provided(name: str, kind: type[_Provided]) -> Callable[[Request], Awaitable[_Provided]]:
+    """A dependency that takes ``name`` from the container bootstrap put on ``app.state``.
+
+    By string id, so adapters never import bootstrap; ``async`` because FastAPI runs a plain
+    callable (dependency-injector's ``Provide`` marker is one) in a thread pool.
+    """
+
+    async def resolve(request: Request) -> _Provided:
+        return cast("_Provided", getattr(request.app.state.container, name)())
+
+    resolve.__name__ = f"provided_{name}"
+    return resolve
+
+
+class BearerToken(HTTPBearer):
+    """The ``Authorization: Bearer`` scheme, telling a missing header from a malformed one.
+
+    FastAPI's ``HTTPBearer(auto_error=False)`` answers both with ``None``; the contract gives them
+    different ``WWW-Authenticate`` challenges.
+    """
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]  # the token alone, not HTTPAuthorizationCredentials
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationFailed("malformed authorization header")
+        return token
+
+
+bearer_token: Final = BearerToken(
+    scheme_name="bearer", bearerFormat="JWT", description="A JWT from the auth system"
+)
+
+
+async def current_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer_token)],
+    authenticate: Annotated[Authenticate, Depends(provided("authenticate", Authenticate))],
+) -> Principal:
+    """The caller proven by the bearer token (401 otherwise)."""
+    principal = await authenticate.execute(token)
+    request.state.subject = principal.user_id
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def owner(
+    principal: CurrentPrincipal,
+    user_id: Annotated[
+        str,
+        Path(
+            description="The user whose tasks these are: the token's user",
+            json_schema_extra=USER_ID_SCHEMA,
+        ),
+    ],
+) -> UserId:
+    """The owner named by the path, who must be the caller (403 otherwise)."""
+    return authorise_owner(principal, user_id)
+
+
+Owner = Annotated[UserId, Depends(owner)]
+
+
+def _task_id_digits(value: object) -> object:
+    # Only plain ASCII digits name a task: pydantic alone would take "+1", " 1" and "1_0".
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a positive integer")
+    return value
+
+
+TaskId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=TASK_ID_MAX,
+        description="A task id (anything that is not one of yours is a 404)",
+        json_schema_extra={"format": "int64"},
+        examples=[17],
+    ),
+    BeforeValidator(_task_id_digits),
+]
+"""A task id in the path. Invalid ones are answered 404 (see ``problems``), after any 400."""

@@ -1,0 +1,108 @@
+"""A change is loaded, decided by the entity and saved on the loaded version (use cases + fakes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from application.errors import StorageUnavailable
+from application.tasks import SAVE_ATTEMPTS, CompleteTask, CreateTask, UpdateTask
+from domain.errors import StaleVersion, TaskNotFound
+from domain.task import Task, TaskChanges, UserId
+from tests.fakes import FakeClock, FakeTaskRepository
+
+ALICE = UserId("alice")
+
+
+class RacedRepository(FakeTaskRepository):
+    """Before each of the first ``races`` saves, another writer saves the task first."""
+
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+        self.saves: list[tuple[Task, int]] = []
+
+    async def save(self, task: Task, *, expected_version: int) -> Task | None:
+        self.saves.append((task, expected_version))
+        if self.races > 0:
+            self.races -= 1
+            current = self.tasks[task.id]
+            self.tasks[task.id] = replace(
+                current, title=f"by another writer {self.races}", version=current.version + 1
+            )
+        return await super().save(task, expected_version=expected_version)
+
+
+async def a_task(repository: FakeTaskRepository, clock: FakeClock) -> Task:
+    return (await CreateTask(repository, clock).execute(ALICE, title="first")).task
+
+
+async def test_completing_a_complete_task_writes_nothing() -> None:
+    repository, clock = RacedRepository(races=0), FakeClock()
+    task = await a_task(repository, clock)
+    done = await CompleteTask(repository, clock).execute(ALICE, task.id)
+    clock.advance()
+    again = await CompleteTask(repository, clock).execute(ALICE, task.id)
+    assert again == done
+    assert len(repository.saves) == 1
+
+
+async def test_a_save_is_conditional_on_the_version_that_was_loaded() -> None:
+    repository, clock = RacedRepository(races=0), FakeClock()
+    task = await a_task(repository, clock)
+    await UpdateTask(repository, clock).execute(ALICE, task.id, TaskChanges.create(title="new"))
+    saved, expected = repository.saves[0]
+    assert expected == task.version == 1
+    assert (saved.title, saved.version) == ("new", 2)
+
+
+async def test_a_lost_race_without_if_match_loads_again_and_the_last_write_wins() -> None:
+    repository, clock = RacedRepository(races=2), FakeClock()
+    task = await a_task(repository, clock)
+    edited = await UpdateTask(repository, clock).execute(
+        ALICE, task.id, TaskChanges.create(description="mine")
+    )
+    # Two saves missed (versions 1 and 2 were overtaken); the third applied on version 3.
+    assert [expected for _, expected in repository.saves] == [1, 2, 3]
+    assert (edited.description, edited.version) == ("mine", 4)
+    assert edited.title == "by another writer 0"  # the other writer's change is kept
+    assert repository.tasks[task.id] == edited
+
+
+async def test_a_lost_race_under_if_match_is_a_stale_version() -> None:
+    repository, clock = RacedRepository(races=1), FakeClock()
+    task = await a_task(repository, clock)
+    with pytest.raises(StaleVersion) as raised:
+        await CompleteTask(repository, clock).execute(
+            ALICE, task.id, expected_versions=frozenset({1})
+        )
+    assert raised.value.current_version == 2
+    assert repository.tasks[task.id].completed is False
+
+
+async def test_a_stale_if_match_is_refused_before_anything_is_saved() -> None:
+    repository, clock = RacedRepository(races=0), FakeClock()
+    task = await a_task(repository, clock)
+    with pytest.raises(StaleVersion):
+        await UpdateTask(repository, clock).execute(
+            ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({7})
+        )
+    assert repository.saves == []
+
+
+async def test_endless_contention_gives_up_as_unavailable_and_leaves_the_other_writes() -> None:
+    repository, clock = RacedRepository(races=SAVE_ATTEMPTS), FakeClock()
+    task = await a_task(repository, clock)
+    with pytest.raises(StorageUnavailable):
+        await UpdateTask(repository, clock).execute(ALICE, task.id, TaskChanges.create(title="x"))
+    assert len(repository.saves) == SAVE_ATTEMPTS
+    assert repository.tasks[task.id].title != "x"
+
+
+async def test_a_task_deleted_while_being_changed_is_not_found() -> None:
+    repository, clock = RacedRepository(races=0), FakeClock()
+    task = await a_task(repository, clock)
+    del repository.tasks[task.id]
+    with pytest.raises(TaskNotFound):
+        await CompleteTask(repository, clock).execute(ALICE, task.id)
