@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer compose test-pgbouncer
+.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer compose node test-pgbouncer
 
 install: $(VENV)/.installed
 
@@ -34,7 +34,7 @@ format: install
 
 test: lint test-only test-pgbouncer
 
-test-only: install browser pgbouncer compose
+test-only: install browser pgbouncer compose node
 	$(BIN)/pytest
 
 # The e2e suite a second time, the API connecting through a real PgBouncer in transaction mode
@@ -73,6 +73,17 @@ compose:
 		echo "make compose: installing Debian's docker-compose"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) \
 			|| echo "make compose: could not install docker-compose; the compose tests will skip" >&2; \
+	fi
+
+# Debian's Node.js and npm for tests/e2e/test_typed_client.py (it installs the pinned
+# tests/typed_client/package-lock.json with `npm ci`), installed when missing and we are root with
+# apt-get; otherwise that test skips itself and says why.
+node:
+	@if { ! command -v node >/dev/null || ! command -v npm >/dev/null; } && [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get >/dev/null; then \
+		echo "make node: installing Debian's nodejs and npm"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) \
+			|| echo "make node: could not install nodejs and npm; the typed-client test will skip" >&2; \
 	fi
 
 # The long schemathesis run against the served OpenAPI (make test runs 25 examples per case).
