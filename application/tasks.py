@@ -6,7 +6,8 @@ user is the user addressed (``domain.task.ensure_owner``) before any use case ru
 A change is decided by the entity and stored by the repository: the use case loads the task, asks
 the entity for the changed task, and saves it on condition that nobody saved another version in
 between. A missed save is retried from a fresh load (the last write wins), unless the client
-named the versions it expects (``If-Match``): then the fresh load answers ``StaleVersion``.
+named the versions it expects (``If-Match``): then the fresh load answers ``StaleVersion``. The
+task this process saved last stands in for the load while it is current (``LastSaved``).
 """
 
 from __future__ import annotations
@@ -104,25 +105,65 @@ class GetTask:
         return task
 
 
+class LastSaved:
+    """The tasks this process saved last, kept as the first guess of their next change.
+
+    A change must start from the task as stored, and loading it costs a round trip. The save is
+    conditional on the version the change started from, so a guess that is no longer current
+    (another replica wrote since) only makes the save miss, and the change starts again from a
+    fresh load: a guess can cost a retry, never a lost update. Bounded; oldest entries go first.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._tasks: dict[tuple[UserId, int], Task] = {}
+        self._max_entries = max_entries
+
+    def get(self, owner: UserId, task_id: int) -> Task | None:
+        """The task as this process last saved it, if it still remembers it."""
+        return self._tasks.get((owner, task_id))
+
+    def remember(self, task: Task) -> None:
+        """Keep ``task``, just saved, as the guess for its next change."""
+        key = (task.owner, task.id)
+        self._tasks.pop(key, None)
+        if len(self._tasks) >= self._max_entries:
+            del self._tasks[next(iter(self._tasks))]
+        self._tasks[key] = task
+
+
 async def _change(
     repository: TaskRepository,
+    last_saved: LastSaved,
     owner: UserId,
     task_id: int,
+    *,
     change: Callable[[Task], Task],
     expected_versions: frozenset[int] | None,
 ) -> Task:
-    """Load, let the entity decide, save on the loaded version; again if another save won."""
+    """Let the entity decide, save on the version it started from; again if another save won.
+
+    A change starts from the task as this process last saved it when it can; anything decided
+    on that guess alone (a 412, or "nothing to change") is confirmed by a fresh load first.
+    """
+    guess = last_saved.get(owner, task_id)
     for _ in range(SAVE_ATTEMPTS):
-        task = await repository.get(owner, task_id)
+        fresh = guess is None
+        task = await repository.get(owner, task_id) if guess is None else guess
+        guess = None
         if task is None:
             raise TaskNotFound(task_id)
         if expected_versions is not None and task.version not in expected_versions:
-            raise StaleVersion(task.version)
+            if fresh:
+                raise StaleVersion(task.version)
+            continue
         changed = change(task)
         if changed == task:
-            return task
+            if fresh:
+                return task
+            continue
         saved = await repository.save(changed, expected_version=task.version)
         if saved is not None:
+            last_saved.remember(saved)
             return saved
     # Only a storm of writers on one task gets here; like an outage, it passes if retried.
     raise StorageUnavailable("the task kept changing while it was being saved")
@@ -131,9 +172,10 @@ async def _change(
 class UpdateTask:
     """Apply an edit (any of title, description, completed) to one of the owner's tasks."""
 
-    def __init__(self, repository: TaskRepository, clock: Clock) -> None:
+    def __init__(self, repository: TaskRepository, clock: Clock, last_saved: LastSaved) -> None:
         self._repository = repository
         self._clock = clock
+        self._last_saved = last_saved
 
     async def execute(
         self,
@@ -150,19 +192,21 @@ class UpdateTask:
         """
         return await _change(
             self._repository,
+            self._last_saved,
             owner,
             task_id,
-            lambda task: task.edit(changes, at=self._clock.now()),
-            expected_versions,
+            change=lambda task: task.edit(changes, at=self._clock.now()),
+            expected_versions=expected_versions,
         )
 
 
 class CompleteTask:
     """Mark one of the owner's tasks complete (idempotently: a complete task is not written)."""
 
-    def __init__(self, repository: TaskRepository, clock: Clock) -> None:
+    def __init__(self, repository: TaskRepository, clock: Clock, last_saved: LastSaved) -> None:
         self._repository = repository
         self._clock = clock
+        self._last_saved = last_saved
 
     async def execute(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
@@ -174,10 +218,11 @@ class CompleteTask:
         """
         return await _change(
             self._repository,
+            self._last_saved,
             owner,
             task_id,
-            lambda task: task.complete(at=self._clock.now()),
-            expected_versions,
+            change=lambda task: task.complete(at=self._clock.now()),
+            expected_versions=expected_versions,
         )
 
 

@@ -22,7 +22,15 @@ from adapters.postgres.metrics import PoolCollector
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
 from application.auth import Authenticate, CachedTokenVerifier
 from application.ports import TokenVerifier
-from application.tasks import CompleteTask, CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from application.tasks import (
+    CompleteTask,
+    CreateTask,
+    DeleteTask,
+    GetTask,
+    LastSaved,
+    ListTasks,
+    UpdateTask,
+)
 from bootstrap.settings import ConfigError, Settings
 
 
@@ -144,6 +152,11 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Singleton(ListTasks, repository=repository)
     create_task = providers.Singleton(CreateTask, repository=repository, clock=clock)
     get_task = providers.Singleton(GetTask, repository=repository)
-    update_task = providers.Singleton(UpdateTask, repository=repository, clock=clock)
-    complete_task = providers.Singleton(CompleteTask, repository=repository, clock=clock)
+    last_saved = providers.Singleton(LastSaved)
+    update_task = providers.Singleton(
+        UpdateTask, repository=repository, clock=clock, last_saved=last_saved
+    )
+    complete_task = providers.Singleton(
+        CompleteTask, repository=repository, clock=clock, last_saved=last_saved
+    )
     delete_task = providers.Singleton(DeleteTask, repository=repository)

@@ -95,8 +95,8 @@ class FakeTaskRepository:
         return task
 
     async def save(self, task: Task, *, expected_version: int) -> Task | None:
-        stored = await self.get(task.owner, task.id)
-        if stored is None or stored.version != expected_version:
+        stored = self.tasks.get(task.id)
+        if stored is None or stored.owner != task.owner or stored.version != expected_version:
             return None
         self.tasks[task.id] = task
         return task

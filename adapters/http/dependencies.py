@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Final, TypeVar, cast
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
 
@@ -37,41 +37,37 @@ def provided(name: str, kind: type[_Provided]) -> Callable[[Request], Awaitable[
     return resolve
 
 
-class BearerToken(HTTPBearer):
-    """The ``Authorization: Bearer`` scheme, telling a missing header from a malformed one.
+class BearerAuthentication(HTTPBearer):
+    """The ``Authorization: Bearer`` scheme: the caller the token proves (401 otherwise).
 
-    FastAPI's ``HTTPBearer(auto_error=False)`` answers both with ``None``; the contract gives them
-    different ``WWW-Authenticate`` challenges.
+    A subclass of FastAPI's scheme, so that the OpenAPI document declares it, which also tells a
+    missing header from a malformed one (the contract gives them different challenges) and
+    verifies the token in the same step.
     """
 
-    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]  # the token alone, not HTTPAuthorizationCredentials
-        header = request.headers.get("authorization")
-        if header is None:
-            return None
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationFailed("malformed authorization header")
-        return token
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # the proven caller, not the raw credentials
+        authenticate = await provided("authenticate", Authenticate)(request)
+        principal = await authenticate.execute(bearer_token(request))
+        request.state.subject = principal.user_id
+        return principal
 
 
-bearer_token: Final = BearerToken(
+def bearer_token(request: Request) -> str | None:
+    """The token of the ``Authorization`` header; ``None`` when there is none."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed("malformed authorization header")
+    return token
+
+
+current_principal: Final = BearerAuthentication(
     scheme_name="bearer", bearerFormat="JWT", description="A JWT from the auth system"
 )
-
-
-async def current_principal(
-    request: Request,
-    token: Annotated[str | None, Depends(bearer_token)],
-    authenticate: Annotated[Authenticate, Depends(provided("authenticate", Authenticate))],
-) -> Principal:
-    """The caller proven by the bearer token (401 otherwise)."""
-    principal = await authenticate.execute(token)
-    request.state.subject = principal.user_id
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentPrincipal = Annotated[Principal, Security(current_principal)]
 
 
 async def owner(

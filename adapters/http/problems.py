@@ -20,9 +20,8 @@ from starlette.responses import Response
 
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
-from adapters.http.dependencies import bearer_token, owner, provided
+from adapters.http.dependencies import current_principal, owner
 from adapters.http.schemas import PROBLEM_JSON, ProblemCode
-from application.auth import Authenticate
 from application.errors import (
     AuthenticationFailed,
     IdempotencyConflict,
@@ -180,10 +179,7 @@ async def _unparsable_body(request: Request) -> Response:
 
 async def _refusal_before_body(request: Request) -> Response | None:
     try:
-        authenticate = await provided("authenticate", Authenticate)(request)
-        token = await bearer_token(request)
-        principal = await authenticate.execute(token)
-        request.state.subject = principal.user_id
+        principal = await current_principal(request)
         await owner(principal, request.path_params.get("user_id", ""))
     except AuthenticationFailed as error:
         return await _authentication_failed(request, error)

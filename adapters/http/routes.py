@@ -97,7 +97,7 @@ async def list_tasks(
     list_tasks: Annotated[ListTasks, Depends(provided("list_tasks", ListTasks))],
     cursors: Cursors,
 ) -> Response:
-    """Tasks in creation order (ties by id), ``limit`` at a time; follow ``Link`` for more."""
+    """Tasks in creation order (ties by id), `limit` at a time; follow `Link` for more."""
     after = None
     if query.cursor is not None:
         try:
@@ -143,7 +143,7 @@ async def create_task(
     create_task: Annotated[CreateTask, Depends(provided("create_task", CreateTask))],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Create an incomplete task; ``Location`` names it."""
+    """Create an incomplete task; `Location` names it."""
     creation = await create_task.execute(
         owner, title=body.title, description=body.description, idempotency_key=idempotency_key
     )
@@ -171,7 +171,7 @@ async def get_task(
     get_task: Annotated[GetTask, Depends(provided("get_task", GetTask))],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """The task, with its version as ``ETag``; 304 if ``If-None-Match`` names that version."""
+    """The task, with its version as `ETag`; 304 if `If-None-Match` names that version."""
     task = await get_task.execute(owner, task_id)
     if if_none_match_hits(if_none_match, task.version):
         return Response(status_code=304, headers={"ETag": entity_tag(task.version)})
@@ -192,7 +192,7 @@ async def update_task(
     update_task: Annotated[UpdateTask, Depends(provided("update_task", UpdateTask))],
     if_match: IfMatch = None,
 ) -> Response:
-    """Fields left out keep their value; every update adds one to ``version``."""
+    """Fields left out keep their value; every update adds one to `version`."""
     task = await update_task.execute(
         owner,
         task_id,

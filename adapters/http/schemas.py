@@ -222,7 +222,7 @@ USER_ID_SCHEMA: Final = {"minLength": 1, "maxLength": USER_ID_MAX_LENGTH}
 
 
 class ProblemCode(StrEnum):
-    """Every ``code`` a problem response may carry."""
+    """Every `code` a problem response may carry."""
 
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105  # an error code, not a secret

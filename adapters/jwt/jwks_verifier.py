@@ -29,6 +29,7 @@ import jwt
 from jwt.types import Options
 
 from adapters.jwt.rules import JwtRules, VerifierConfigError, failure_reason
+from application.auth import MAX_TOKEN_LENGTH
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
 
@@ -44,7 +45,6 @@ MAX_JWKS_BYTES: Final = 64 * 1024
 """A larger key-set response is refused: a real one holds a handful of keys (a few KiB)."""
 
 MAX_JWKS_KEYS: Final = 100
-MAX_TOKEN_BYTES: Final = 8192
 
 _RSA: Final = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _EC_CURVES: Final = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -166,7 +166,7 @@ class JwksTokenVerifier:
         return self._attempts
 
     async def verify(self, token: str) -> Principal:
-        if len(token) > MAX_TOKEN_BYTES:
+        if len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationFailed("token too long")
         try:
             header = jwt.get_unverified_header(token)

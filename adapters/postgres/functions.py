@@ -16,6 +16,7 @@ regenerates it and fails on drift, so a change here needs a new migration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -94,7 +95,7 @@ def _sql(element: ClauseElement | TypeEngine[Any]) -> str:
 _TASK_TABLE_COLUMNS: Final = ", ".join(f"{c.name} {_sql(c.type)}" for c in TASK_COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SqlFunction:
     """One repository operation as a PL/pgSQL function, and how to call it."""
 
@@ -110,7 +111,7 @@ class SqlFunction:
         """``name(type, …)``: what ``DROP FUNCTION`` and ``to_regprocedure`` take."""
         return f"{self.name}({', '.join(_sql(p.type) for p in self.params)})"
 
-    @property
+    @cached_property  # on every request's path
     def call(self) -> str:
         """The query that calls it with the parameters as ``$1 … $n``, in ``params`` order."""
         placeholders = ", ".join(f"${n}" for n in range(1, len(self.params) + 1))

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from application.errors import StorageUnavailable
-from application.tasks import SAVE_ATTEMPTS, CompleteTask, CreateTask, UpdateTask
+from application.tasks import SAVE_ATTEMPTS, CompleteTask, CreateTask, LastSaved, UpdateTask
 from domain.errors import StaleVersion, TaskNotFound
 from domain.task import Task, TaskChanges, UserId
 from tests.fakes import FakeClock, FakeTaskRepository
@@ -41,9 +41,9 @@ async def a_task(repository: FakeTaskRepository, clock: FakeClock) -> Task:
 async def test_completing_a_complete_task_writes_nothing() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
-    done = await CompleteTask(repository, clock).execute(ALICE, task.id)
+    done = await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
     clock.advance()
-    again = await CompleteTask(repository, clock).execute(ALICE, task.id)
+    again = await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
     assert again == done
     assert len(repository.saves) == 1
 
@@ -51,7 +51,9 @@ async def test_completing_a_complete_task_writes_nothing() -> None:
 async def test_a_save_is_conditional_on_the_version_that_was_loaded() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
-    await UpdateTask(repository, clock).execute(ALICE, task.id, TaskChanges.create(title="new"))
+    await UpdateTask(repository, clock, LastSaved()).execute(
+        ALICE, task.id, TaskChanges.create(title="new")
+    )
     saved, expected = repository.saves[0]
     assert expected == task.version == 1
     assert (saved.title, saved.version) == ("new", 2)
@@ -60,7 +62,7 @@ async def test_a_save_is_conditional_on_the_version_that_was_loaded() -> None:
 async def test_a_lost_race_without_if_match_loads_again_and_the_last_write_wins() -> None:
     repository, clock = RacedRepository(races=2), FakeClock()
     task = await a_task(repository, clock)
-    edited = await UpdateTask(repository, clock).execute(
+    edited = await UpdateTask(repository, clock, LastSaved()).execute(
         ALICE, task.id, TaskChanges.create(description="mine")
     )
     # Two saves missed (versions 1 and 2 were overtaken); the third applied on version 3.
@@ -74,7 +76,7 @@ async def test_a_lost_race_under_if_match_is_a_stale_version() -> None:
     repository, clock = RacedRepository(races=1), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(StaleVersion) as raised:
-        await CompleteTask(repository, clock).execute(
+        await CompleteTask(repository, clock, LastSaved()).execute(
             ALICE, task.id, expected_versions=frozenset({1})
         )
     assert raised.value.current_version == 2
@@ -85,7 +87,7 @@ async def test_a_stale_if_match_is_refused_before_anything_is_saved() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(StaleVersion):
-        await UpdateTask(repository, clock).execute(
+        await UpdateTask(repository, clock, LastSaved()).execute(
             ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({7})
         )
     assert repository.saves == []
@@ -95,7 +97,9 @@ async def test_endless_contention_gives_up_as_unavailable_and_leaves_the_other_w
     repository, clock = RacedRepository(races=SAVE_ATTEMPTS), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(StorageUnavailable):
-        await UpdateTask(repository, clock).execute(ALICE, task.id, TaskChanges.create(title="x"))
+        await UpdateTask(repository, clock, LastSaved()).execute(
+            ALICE, task.id, TaskChanges.create(title="x")
+        )
     assert len(repository.saves) == SAVE_ATTEMPTS
     assert repository.tasks[task.id].title != "x"
 
@@ -105,4 +109,67 @@ async def test_a_task_deleted_while_being_changed_is_not_found() -> None:
     task = await a_task(repository, clock)
     del repository.tasks[task.id]
     with pytest.raises(TaskNotFound):
-        await CompleteTask(repository, clock).execute(ALICE, task.id)
+        await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
+
+
+class CountingRepository(FakeTaskRepository):
+    """Counts the loads, the round trips a remembered task saves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def get(self, owner: UserId, task_id: int) -> Task | None:
+        self.loads += 1
+        return await super().get(owner, task_id)
+
+
+async def test_a_task_this_process_saved_last_is_changed_again_without_a_load() -> None:
+    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    task = await a_task(repository, clock)
+    update = UpdateTask(repository, clock, last_saved)
+    await update.execute(ALICE, task.id, TaskChanges.create(title="one"))
+    second = await update.execute(ALICE, task.id, TaskChanges.create(title="two"))
+    assert repository.loads == 1
+    assert (second.title, second.version) == ("two", 3)
+    assert repository.tasks[task.id] == second
+
+
+async def test_a_guess_overtaken_by_another_replica_misses_and_the_change_starts_again() -> None:
+    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    task = await a_task(repository, clock)
+    update = UpdateTask(repository, clock, last_saved)
+    await update.execute(ALICE, task.id, TaskChanges.create(title="mine"))
+    # Another replica writes: this process's memory of the task is now out of date.
+    current = repository.tasks[task.id]
+    repository.tasks[task.id] = replace(current, description="theirs", version=current.version + 1)
+    edited = await update.execute(ALICE, task.id, TaskChanges.create(completed=True))
+    assert (edited.title, edited.description, edited.completed, edited.version) == (
+        "mine",
+        "theirs",
+        True,
+        4,
+    )
+    assert repository.loads == 2
+
+
+async def test_a_412_or_nothing_to_change_is_never_decided_on_a_guess_alone() -> None:
+    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    task = await a_task(repository, clock)
+    complete = CompleteTask(repository, clock, last_saved)
+    done = await complete.execute(ALICE, task.id)
+    # Another replica reopens it (version 3); this process still remembers it complete (2).
+    repository.tasks[task.id] = replace(done, completed=False, completed_at=None, version=3)
+    again = await complete.execute(ALICE, task.id, expected_versions=frozenset({3}))
+    assert (again.completed, again.version) == (True, 4)
+    assert repository.tasks[task.id] == again
+
+
+async def test_last_saved_is_bounded_and_forgets_the_oldest_first() -> None:
+    last_saved, clock = LastSaved(max_entries=2), FakeClock()
+    repository = FakeTaskRepository()
+    tasks = [await a_task(repository, clock) for _ in range(3)]
+    for task in tasks:
+        last_saved.remember(task)
+    assert last_saved.get(ALICE, tasks[0].id) is None
+    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]

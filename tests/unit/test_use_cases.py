@@ -10,6 +10,7 @@ from application.tasks import (
     CreateTask,
     DeleteTask,
     GetTask,
+    LastSaved,
     ListTasks,
     UpdateTask,
 )
@@ -68,7 +69,7 @@ async def test_list_returns_only_the_owners_tasks_in_creation_order(
 async def test_list_filters_and_limits(repository: FakeTaskRepository, clock: FakeClock) -> None:
     create = CreateTask(repository, clock)
     ids = [((await create.execute(ALICE, title=str(n))).task).id for n in range(5)]
-    await CompleteTask(repository, clock).execute(ALICE, ids[1])
+    await CompleteTask(repository, clock, LastSaved()).execute(ALICE, ids[1])
     list_tasks = ListTasks(repository)
     assert [t.id for t in (await list_tasks.execute(ALICE, completed=True)).tasks] == [ids[1]]
     assert len((await list_tasks.execute(ALICE, completed=False)).tasks) == 4
@@ -97,7 +98,7 @@ async def test_update_applies_changes_and_bumps_version(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="Buy milk")).task
     clock.advance()
-    updated = await UpdateTask(repository, clock).execute(
+    updated = await UpdateTask(repository, clock, LastSaved()).execute(
         ALICE, task.id, TaskChanges.create(title="Buy almond milk")
     )
     assert (updated.title, updated.version, updated.updated_at) == (
@@ -112,7 +113,7 @@ async def test_update_of_a_missing_or_foreign_task_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="bob's")).task
-    update = UpdateTask(repository, clock)
+    update = UpdateTask(repository, clock, LastSaved())
     with pytest.raises(TaskNotFound):
         await update.execute(ALICE, task.id, TaskChanges.create(title="mine now"))
     with pytest.raises(TaskNotFound):
@@ -124,7 +125,7 @@ async def test_complete_twice_changes_nothing_the_second_time(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
-    complete = CompleteTask(repository, clock)
+    complete = CompleteTask(repository, clock, LastSaved())
     clock.advance()
     first = await complete.execute(ALICE, task.id)
     clock.advance()
@@ -138,7 +139,7 @@ async def test_complete_of_a_foreign_task_is_not_found(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
-        await CompleteTask(repository, clock).execute(ALICE, task.id)
+        await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
     assert repository.tasks[task.id].completed is False
 
 
@@ -215,12 +216,12 @@ async def test_writes_honour_expected_versions(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
     with pytest.raises(StaleVersion):
-        await UpdateTask(repository, clock).execute(
+        await UpdateTask(repository, clock, LastSaved()).execute(
             ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({2})
         )
     with pytest.raises(StaleVersion):
         await DeleteTask(repository).execute(ALICE, task.id, expected_versions=frozenset())
-    done = await CompleteTask(repository, clock).execute(
+    done = await CompleteTask(repository, clock, LastSaved()).execute(
         ALICE, task.id, expected_versions=frozenset({1})
     )
     assert done.version == 2
