@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
 from adapters.jwt.jose_verifier import JoseTokenVerifier
-from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.jwt.rules import JwtRules
 from adapters.postgres.database import Database, PoolOptions
@@ -70,6 +69,10 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
         )
         routes.update(dict.fromkeys(verification.hmac_algorithms, jose))
     if verification.jwks_url is not None and verification.jwks_algorithms:
+        # Imported here: httpx (with its CLI's rich and pygments) adds ~0.15 s to every start-up,
+        # and only a JWKS deployment needs it.
+        from adapters.jwt.jwks_verifier import JwksTokenVerifier  # noqa: PLC0415
+
         jwks = JwksTokenVerifier(
             verification.jwks_url,
             _jwt_rules(settings, verification.jwks_algorithms),

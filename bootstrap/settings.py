@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.jwt.jose_verifier import HMAC_ALGORITHMS, MIN_SECRET_BYTES
-from adapters.jwt.jwks_verifier import ASYMMETRIC_ALGORITHMS, DEFAULT_JWKS_ALGORITHMS
+from adapters.jwt.rules import ASYMMETRIC_ALGORITHMS, DEFAULT_JWKS_ALGORITHMS
 from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
 
 # python-jose verifies HS* with JWT_SECRET; PyJWT verifies the asymmetric ones with JWT_JWKS_URL.

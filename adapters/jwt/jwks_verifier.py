@@ -28,18 +28,10 @@ import httpx
 import jwt
 from jwt.types import Options
 
-from adapters.jwt.rules import JwtRules, VerifierConfigError, failure_reason
+from adapters.jwt.rules import ASYMMETRIC_ALGORITHMS, JwtRules, VerifierConfigError, failure_reason
 from application.auth import MAX_TOKEN_LENGTH
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
-
-ASYMMETRIC_ALGORITHMS: Final = frozenset(
-    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-)
-"""What a JWKS verifier may accept: never HS* (a public key must not become an HMAC secret)."""
-
-DEFAULT_JWKS_ALGORITHMS: Final = ("EdDSA", "ES256", "RS256")
-"""Better Auth's default (EdDSA) and its two common alternatives."""
 
 MAX_JWKS_BYTES: Final = 64 * 1024
 """A larger key-set response is refused: a real one holds a handful of keys (a few KiB)."""

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from application.errors import AuthenticationFailed
 from application.ports import Principal
 from domain.task import UserId
 from domain.text import is_valid_user_id
+
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+"""What a JWKS verifier may accept: never HS* (a public key must not become an HMAC secret)."""
+
+DEFAULT_JWKS_ALGORITHMS: Final = ("EdDSA", "ES256", "RS256")
+"""Better Auth's default (EdDSA) and its two common alternatives."""
 
 
 class VerifierConfigError(ValueError):

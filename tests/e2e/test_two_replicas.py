@@ -176,3 +176,41 @@ async def test_a_page_cursor_from_one_replica_works_on_the_other(
         assert pages < 10, "pagination does not end"
     assert pages == 4
     assert [task["id"] for task in seen] == ids
+
+
+async def test_a_replica_whose_last_save_was_overtaken_by_the_other_loses_nothing(
+    replicas: tuple[httpx.AsyncClient, httpx.AsyncClient], rows: Rows
+) -> None:
+    # Each replica starts a change from the task as it last saved it; the other's writes make
+    # that memory stale, which may cost a retry but never a lost update or a wrong 412/200.
+    a, b = replicas
+    created = await a.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    path = f"/api/alice/tasks/{assert_task_response(created, 201, user='alice')['id']}"
+    assert (await a.put(path, json={"title": "by A"}, headers=bearer())).status_code == 200
+    by_b = await b.put(path, json={"description": "by B"}, headers=bearer())
+    assert assert_task_response(by_b, 200, user="alice")["version"] == 3
+
+    # A remembers version 2; the current one is 3, which the client names.
+    again = await a.put(
+        path, json={"completed": True}, headers={**bearer(), "If-Match": by_b.headers["etag"]}
+    )
+    task = assert_task_response(again, 200, user="alice")
+    assert (task["title"], task["description"], task["completed"], task["version"]) == (
+        "by A",
+        "by B",
+        True,
+        4,
+    )
+    # B reopens it; A, which remembers it complete, must still complete it again.
+    reopened = await b.put(path, json={"completed": False}, headers=bearer())
+    assert assert_task_response(reopened, 200, user="alice")["version"] == 5
+    completed = await a.patch(f"{path}/complete", headers=bearer())
+    assert assert_task_response(completed, 200, user="alice")["completed"] is True
+    stored = await rows.get(int(path.rsplit("/", 1)[1]))
+    assert stored is not None
+    assert (stored["title"], stored["description"], stored["completed"], stored["version"]) == (
+        "by A",
+        "by B",
+        True,
+        6,
+    )
