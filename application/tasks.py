@@ -111,12 +111,15 @@ class LastSaved:
     A change must start from the task as stored, and loading it costs a round trip. The save is
     conditional on the version the change started from, so a guess that is no longer current
     (another replica wrote since) only makes the save miss, and the change starts again from a
-    fresh load: a guess can cost a retry, never a lost update. Bounded; oldest entries go first.
+    fresh load: a guess can cost a retry, never a lost update. Bounded in entries and in text
+    (descriptions may be long), the oldest going first.
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, max_characters: int = 2_000_000) -> None:
         self._tasks: dict[tuple[UserId, int], Task] = {}
         self._max_entries = max_entries
+        self._max_characters = max_characters
+        self._characters = 0
 
     def get(self, owner: UserId, task_id: int) -> Task | None:
         """The task as this process last saved it, if it still remembers it."""
@@ -124,11 +127,20 @@ class LastSaved:
 
     def remember(self, task: Task) -> None:
         """Keep ``task``, just saved, as the guess for its next change."""
-        key = (task.owner, task.id)
-        self._tasks.pop(key, None)
-        if len(self._tasks) >= self._max_entries:
-            del self._tasks[next(iter(self._tasks))]
-        self._tasks[key] = task
+        self._forget((task.owner, task.id))
+        self._characters += _text_size(task)
+        self._tasks[(task.owner, task.id)] = task
+        while len(self._tasks) > self._max_entries or self._characters > self._max_characters:
+            self._forget(next(iter(self._tasks)))
+
+    def _forget(self, key: tuple[UserId, int]) -> None:
+        gone = self._tasks.pop(key, None)
+        if gone is not None:
+            self._characters -= _text_size(gone)
+
+
+def _text_size(task: Task) -> int:
+    return len(task.title) + len(task.description or "")
 
 
 async def _change(

@@ -37,6 +37,9 @@ def provided(name: str, kind: type[_Provided]) -> Callable[[Request], Awaitable[
     return resolve
 
 
+_authenticate: Final = provided("authenticate", Authenticate)
+
+
 class BearerAuthentication(HTTPBearer):
     """The ``Authorization: Bearer`` scheme: the caller the token proves (401 otherwise).
 
@@ -46,7 +49,7 @@ class BearerAuthentication(HTTPBearer):
     """
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # the proven caller, not the raw credentials
-        authenticate = await provided("authenticate", Authenticate)(request)
+        authenticate = await _authenticate(request)
         principal = await authenticate.execute(bearer_token(request))
         request.state.subject = principal.user_id
         return principal

@@ -173,3 +173,18 @@ async def test_last_saved_is_bounded_and_forgets_the_oldest_first() -> None:
         last_saved.remember(task)
     assert last_saved.get(ALICE, tasks[0].id) is None
     assert last_saved.get(ALICE, tasks[2].id) == tasks[2]
+
+
+async def test_last_saved_is_bounded_in_text_too() -> None:
+    last_saved, clock = LastSaved(max_characters=12_000), FakeClock()
+    repository = FakeTaskRepository()
+    tasks = [replace(await a_task(repository, clock), description="d" * 5000) for _ in range(3)]
+    for task in tasks:
+        last_saved.remember(task)
+    # 3 x 5005 characters is over the bound: the oldest went.
+    assert last_saved.get(ALICE, tasks[0].id) is None
+    assert last_saved.get(ALICE, tasks[1].id) == tasks[1]
+    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]
+    last_saved.remember(replace(tasks[1], description=None, version=2))
+    last_saved.remember(tasks[0])
+    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]  # room again: nothing else went
