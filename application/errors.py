@@ -9,6 +9,9 @@
 ``StorageUnavailable``
     The task store cannot be reached or timed out. Nothing was written (each write is one
     transaction); the caller may retry later.
+``WriteContention``
+    A change kept losing the race to other writers of the same task and gave up; nothing of it
+    was written, and a retry later may pass.
 ``IdempotencyConflict``
     An idempotency key was reused with a different request.
 ``IdempotencyInProgress``
@@ -44,6 +47,10 @@ class TokenExpired(AuthenticationFailed):
 
 class StorageUnavailable(ApplicationError):
     """The task store did not answer in time; nothing was written."""
+
+
+class WriteContention(ApplicationError):
+    """Other writers kept changing the task while this change was being saved."""
 
 
 class IdempotencyConflict(ApplicationError):

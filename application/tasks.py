@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Final
 
-from application.errors import StorageUnavailable
+from application.errors import WriteContention
 from application.ports import (
     Clock,
     Creation,
@@ -133,6 +133,10 @@ class LastSaved:
         while len(self._tasks) > self._max_entries or self._characters > self._max_characters:
             self._forget(next(iter(self._tasks)))
 
+    def forget(self, owner: UserId, task_id: int) -> None:
+        """Drop what is remembered of this task (it was deleted)."""
+        self._forget((owner, task_id))
+
     def _forget(self, key: tuple[UserId, int]) -> None:
         gone = self._tasks.pop(key, None)
         if gone is not None:
@@ -177,8 +181,7 @@ async def _change(
         if saved is not None:
             last_saved.remember(saved)
             return saved
-    # Only a storm of writers on one task gets here; like an outage, it passes if retried.
-    raise StorageUnavailable("the task kept changing while it was being saved")
+    raise WriteContention()
 
 
 class UpdateTask:
@@ -241,8 +244,9 @@ class CompleteTask:
 class DeleteTask:
     """Delete one of the owner's tasks for good."""
 
-    def __init__(self, repository: TaskRepository) -> None:
+    def __init__(self, repository: TaskRepository, last_saved: LastSaved) -> None:
         self._repository = repository
+        self._last_saved = last_saved
 
     async def execute(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
@@ -252,5 +256,7 @@ class DeleteTask:
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
         one of ``expected_versions`` (when given).
         """
-        if not await self._repository.delete(owner, task_id, expected_versions=expected_versions):
+        deleted = await self._repository.delete(owner, task_id, expected_versions=expected_versions)
+        self._last_saved.forget(owner, task_id)  # deleted is gone, from memory too
+        if not deleted:
             raise TaskNotFound(task_id)

@@ -162,4 +162,4 @@ class Container(containers.DeclarativeContainer):
     complete_task = providers.Singleton(
         CompleteTask, repository=repository, clock=clock, last_saved=last_saved
     )
-    delete_task = providers.Singleton(DeleteTask, repository=repository)
+    delete_task = providers.Singleton(DeleteTask, repository=repository, last_saved=last_saved)

@@ -58,7 +58,7 @@ class BearerAuthentication(HTTPBearer):
 def bearer_token(request: Request) -> str | None:
     """The token of the ``Authorization`` header; ``None`` when there is none."""
     header = request.headers.get("authorization")
-    if header is None:
+    if header is None or not header.strip():
         return None
     scheme, _, token = header.partition(" ")
     token = token.strip()

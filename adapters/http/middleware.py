@@ -12,7 +12,6 @@ import logging
 import random
 import re
 import time
-from typing import Final
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,12 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.http.context import request_id_var
 from adapters.http.observability import UNMATCHED, HttpMetrics
 from adapters.http.problems import internal_error, problem
-from adapters.http.schemas import ProblemCode
+from adapters.http.schemas import MAX_BODY_BYTES, ProblemCode
 
 access_log = logging.getLogger("taskapi.access")
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-MAX_BODY_BYTES: Final = 64 * 1024
 
 
 class RequestEdgeMiddleware:

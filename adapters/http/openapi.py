@@ -14,7 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.http.schemas import PROBLEM_JSON, Problem
+from adapters.http.schemas import JSON, MAX_BODY_BYTES, PROBLEM_JSON, Problem
 
 _STRING: Final = {"type": "string"}
 
@@ -58,8 +58,12 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
         ("Retry-After",),
     ),
     412: ("If-Match names a stale version (`precondition_failed`)", ("ETag",)),
-    413: ("Body over 64 KiB (`payload_too_large`)", ()),
-    503: ("The database is unreachable (`database_unavailable`)", ("Retry-After",)),
+    413: (f"Body over {MAX_BODY_BYTES // 1024} KiB (`payload_too_large`)", ()),
+    503: (
+        "The database is unreachable (`database_unavailable`), or the task kept changing while "
+        "this change was being saved (`write_contention`)",
+        ("Retry-After",),
+    ),
 }
 
 
@@ -112,7 +116,7 @@ def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     # problem+json.
                     content = response.get("content", {})
                     if PROBLEM_JSON in content:
-                        content[PROBLEM_JSON] = content.pop("application/json")
+                        content[PROBLEM_JSON] = content.pop(JSON)
         for name in ("HTTPValidationError", "ValidationError"):
             components.get("schemas", {}).pop(name, None)
         app.openapi_schema = schema

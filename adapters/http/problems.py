@@ -29,6 +29,7 @@ from application.errors import (
     MissingToken,
     StorageUnavailable,
     TokenExpired,
+    WriteContention,
 )
 from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
 
@@ -139,6 +140,7 @@ _MESSAGES: Final = {
     "model_attributes_type": "must be a JSON object",
     "model_type": "must be a JSON object",
     "missing": "is required",
+    "string_pattern_mismatch": "has characters that are not allowed",
 }
 
 
@@ -151,7 +153,9 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
             return {"field": "body", "message": "must be JSON (Content-Type: application/json)"}
         if item["type"] == "missing":
             return {"field": "body", "message": "must be a JSON object"}
-    return {"field": field, "message": _MESSAGES.get(item["type"], str(item["msg"]))}
+    message = _MESSAGES.get(item["type"], str(item["msg"]))
+    # A ValueError raised by one of our validators already says what is wrong.
+    return {"field": field, "message": message.removeprefix("Value error, ")}
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
@@ -229,6 +233,16 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _write_contention(request: Request, error: Exception) -> Response:
+    error_log.warning("write contention: a change gave up after losing every save race")
+    return problem(
+        503,
+        ProblemCode.WRITE_CONTENTION,
+        "The task kept changing while this change was being saved; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)  # noqa: S101  # registered for this type only
     status = error.status_code
@@ -261,6 +275,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyConflict, _idempotency_conflict)
     app.add_exception_handler(IdempotencyInProgress, _idempotency_in_progress)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(WriteContention, _write_contention)
     app.add_exception_handler(HTTPException, _http_error)
     # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

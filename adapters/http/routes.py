@@ -50,13 +50,17 @@ IfNoneMatch = Annotated[
     str | SkipJsonSchema[None],
     Header(alias="If-None-Match", description="304 while the task still has this ETag"),
 ]
+_PRINTABLE_ASCII: Final = r"^[\x20-\x7e]+$"
 IdempotencyKey = Annotated[
     str | SkipJsonSchema[None],
     Header(
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        pattern=_PRINTABLE_ASCII,
+        # Declared again for the document: the optional header's null branch, skipped from the
+        # schema, takes the pattern with it.
+        json_schema_extra={"pattern": _PRINTABLE_ASCII},
         description="1-255 printable ASCII characters; a retry with the same key and body returns "
         "the first response and creates nothing (24 hours, per user)",
     ),

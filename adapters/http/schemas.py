@@ -33,6 +33,7 @@ from domain.text import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LE
 
 JSON: Final = "application/json"
 PROBLEM_JSON: Final = "application/problem+json"
+MAX_BODY_BYTES: Final = 64 * 1024
 
 
 def utc_timestamp(value: datetime) -> str:
@@ -234,6 +235,7 @@ class ProblemCode(StrEnum):
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    WRITE_CONTENTION = "write_contention"
     BAD_REQUEST = "bad_request"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

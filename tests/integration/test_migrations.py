@@ -35,6 +35,18 @@ async def _tables(url: str) -> set[str]:
     return set(names)
 
 
+async def _has_version_trigger(url: str) -> bool:
+    engine = create_unpooled_engine(DatabaseOptions.from_url(url))
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM pg_trigger WHERE tgname = 'tasks_version_grows'")
+            )
+            return bool(found)
+    finally:
+        await engine.dispose()
+
+
 async def _functions(url: str) -> set[str]:
     """The repository's functions present in the database, by signature."""
     engine = create_unpooled_engine(DatabaseOptions.from_url(url))
@@ -57,6 +69,9 @@ async def test_upgrade_downgrade_upgrade(fresh_database: str) -> None:
     await asyncio.to_thread(upgrade, options)
     assert {"tasks", "alembic_version"} <= await _tables(fresh_database)
     assert await _functions(fresh_database) == {function.signature for function in FUNCTIONS}
+    assert await _has_version_trigger(fresh_database)
+    await asyncio.to_thread(downgrade, options, "0004")
+    assert not await _has_version_trigger(fresh_database)
     await asyncio.to_thread(downgrade, options, "0003")
     assert await _functions(fresh_database) == set()
     assert "tasks" in await _tables(fresh_database)

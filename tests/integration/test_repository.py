@@ -216,6 +216,29 @@ async def test_the_table_refuses_what_the_domain_refuses(
             )
 
 
+@pytest.mark.parametrize("version", ["version", "version - 1"])
+async def test_the_table_refuses_an_update_that_does_not_raise_the_version(
+    repository: SqlTaskRepository, engine: AsyncEngine, version: str
+) -> None:
+    # The version is the row's concurrency token (ETags, conditional saves): the same version
+    # must never stand for two contents, whoever writes.
+    task = (await repository.add(draft(), at=T0)).task
+    with pytest.raises(IntegrityError, match="version must grow"):
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(f"UPDATE tasks SET title = 'by hand', version = {version} WHERE id = :id"),  # noqa: S608  # a parametrized column expression
+                {"id": task.id},
+            )
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE tasks SET title = 'by hand', version = version + 1 WHERE id = :id"),
+            {"id": task.id},
+        )
+    stored = await repository.get(ALICE, task.id)
+    assert stored is not None
+    assert (stored.title, stored.version) == ("by hand", 2)
+
+
 async def test_the_table_accepts_line_breaks_in_descriptions(
     repository: SqlTaskRepository,
 ) -> None:

@@ -105,14 +105,16 @@ async def test_writes_without_owner_filter_touch_only_the_callers_rows(
     await seed(engine, "alice", "a1", "a2")
     await seed(engine, "bob", "b1", "b2")
     async with as_owner(database, ALICE) as conn:
-        updated = await conn.execute("UPDATE tasks SET completed = true, completed_at = now()")
+        updated = await conn.execute(
+            "UPDATE tasks SET completed = true, completed_at = now(), version = version + 1"
+        )
     assert updated == "UPDATE 2"
     async with as_owner(database, BOB) as conn:
         deleted = await conn.execute("DELETE FROM tasks WHERE title = 'b1' OR title = 'a1'")
     assert deleted == "DELETE 1"
     assert await table(engine) == [
-        ("alice", "a1", True, 1),
-        ("alice", "a2", True, 1),
+        ("alice", "a1", True, 2),
+        ("alice", "a2", True, 2),
         ("bob", "b2", False, 1),
     ]
 
@@ -284,7 +286,9 @@ async def test_a_row_cannot_be_written_for_or_moved_to_another_user(
             )
     with pytest.raises(StorageUnavailable, match="row-level security"):
         async with as_owner(database, ALICE) as conn:
-            await conn.execute("UPDATE tasks SET user_id = 'bob' WHERE id = $1", alices)
+            await conn.execute(
+                "UPDATE tasks SET user_id = 'bob', version = version + 1 WHERE id = $1", alices
+            )
     assert await table(engine) == [("alice", "a1", False, 1)]
 
 

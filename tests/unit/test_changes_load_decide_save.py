@@ -6,8 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from application.errors import StorageUnavailable
-from application.tasks import SAVE_ATTEMPTS, CompleteTask, CreateTask, LastSaved, UpdateTask
+from application.errors import WriteContention
+from application.tasks import (
+    SAVE_ATTEMPTS,
+    CompleteTask,
+    CreateTask,
+    DeleteTask,
+    LastSaved,
+    UpdateTask,
+)
 from domain.errors import StaleVersion, TaskNotFound
 from domain.task import Task, TaskChanges, UserId
 from tests.fakes import FakeClock, FakeTaskRepository
@@ -93,10 +100,10 @@ async def test_a_stale_if_match_is_refused_before_anything_is_saved() -> None:
     assert repository.saves == []
 
 
-async def test_endless_contention_gives_up_as_unavailable_and_leaves_the_other_writes() -> None:
+async def test_endless_contention_gives_up_and_leaves_the_other_writes() -> None:
     repository, clock = RacedRepository(races=SAVE_ATTEMPTS), FakeClock()
     task = await a_task(repository, clock)
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(WriteContention):
         await UpdateTask(repository, clock, LastSaved()).execute(
             ALICE, task.id, TaskChanges.create(title="x")
         )
@@ -188,3 +195,27 @@ async def test_last_saved_is_bounded_in_text_too() -> None:
     last_saved.remember(replace(tasks[1], description=None, version=2))
     last_saved.remember(tasks[0])
     assert last_saved.get(ALICE, tasks[2].id) == tasks[2]  # room again: nothing else went
+
+
+async def test_nothing_to_change_on_a_guess_is_confirmed_by_a_fresh_load() -> None:
+    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    task = await a_task(repository, clock)
+    complete = CompleteTask(repository, clock, last_saved)
+    done = await complete.execute(ALICE, task.id)
+    # Another replica reopens it; this process still remembers it complete.
+    repository.tasks[task.id] = replace(done, completed=False, completed_at=None, version=3)
+    clock.advance()
+    again = await complete.execute(ALICE, task.id)
+    assert (again.completed, again.version, again.completed_at) == (True, 4, clock.now())
+    assert repository.tasks[task.id] == again
+
+
+async def test_a_deleted_task_is_forgotten() -> None:
+    repository, clock, last_saved = FakeTaskRepository(), FakeClock(), LastSaved()
+    task = await a_task(repository, clock)
+    saved = await UpdateTask(repository, clock, last_saved).execute(
+        ALICE, task.id, TaskChanges.create(title="secret")
+    )
+    assert last_saved.get(ALICE, task.id) == saved
+    await DeleteTask(repository, last_saved).execute(ALICE, task.id)
+    assert last_saved.get(ALICE, task.id) is None

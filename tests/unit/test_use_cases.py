@@ -147,7 +147,7 @@ async def test_delete_removes_and_then_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
-    delete = DeleteTask(repository)
+    delete = DeleteTask(repository, LastSaved())
     await delete.execute(ALICE, task.id)
     assert repository.tasks == {}
     with pytest.raises(TaskNotFound):
@@ -159,7 +159,7 @@ async def test_delete_of_a_foreign_task_is_not_found_and_keeps_it(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
-        await DeleteTask(repository).execute(ALICE, task.id)
+        await DeleteTask(repository, LastSaved()).execute(ALICE, task.id)
     assert task.id in repository.tasks
 
 
@@ -220,7 +220,9 @@ async def test_writes_honour_expected_versions(
             ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({2})
         )
     with pytest.raises(StaleVersion):
-        await DeleteTask(repository).execute(ALICE, task.id, expected_versions=frozenset())
+        await DeleteTask(repository, LastSaved()).execute(
+            ALICE, task.id, expected_versions=frozenset()
+        )
     done = await CompleteTask(repository, clock, LastSaved()).execute(
         ALICE, task.id, expected_versions=frozenset({1})
     )

@@ -169,6 +169,15 @@ async def test_malformed_authorization_header_is_401(
     assert await rows.count() == 0
 
 
+@pytest.mark.parametrize("header", ["", "   "])
+async def test_an_empty_authorization_header_is_no_token_at_all(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    response = await client.get("/api/alice/tasks", headers={"Authorization": header})
+    assert_problem(response, 401, "unauthorized")
+    assert "error=" not in response.headers["www-authenticate"]
+
+
 async def test_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient) -> None:
     response = await client.get(
         "/api/alice/tasks", headers={"Authorization": f"bearer {make_token('alice')}"}

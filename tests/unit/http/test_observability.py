@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from application.errors import StorageUnavailable
 from bootstrap.container import Container
+from domain.task import Task
 from tests.e2e.helpers import LEAKS, assert_problem, create, custom_client
 from tests.fakes import FakeHealthProbe, FakeTaskRepository
 from tests.tokens import bearer
@@ -110,6 +112,28 @@ async def test_a_storage_outage_is_503_with_retry_after(
     assert_problem(response, 503, "database_unavailable")
     assert response.headers["retry-after"].isdigit()
     assert "connection refused" not in response.text
+
+
+async def test_a_change_that_always_loses_the_save_race_is_503_write_contention(
+    repository: FakeTaskRepository, client: httpx.AsyncClient
+) -> None:
+    created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    task_id = created.json()["id"]
+
+    async def always_overtaken(task: Task, *, expected_version: int) -> Task | None:
+        current = repository.tasks[task.id]
+        repository.tasks[task.id] = replace(current, version=current.version + 1)
+        return None
+
+    repository.save = always_overtaken  # type: ignore[method-assign]
+
+    response = await client.put(
+        f"/api/alice/tasks/{task_id}", json={"title": "mine"}, headers=bearer()
+    )
+
+    assert_problem(response, 503, "write_contention")
+    assert response.headers["retry-after"].isdigit()
+    assert repository.tasks[task_id].title == "t"
 
 
 async def test_a_bug_is_a_problem_500_with_the_request_id_and_no_trace(

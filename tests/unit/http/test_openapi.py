@@ -120,6 +120,7 @@ def test_problem_code_is_an_enum_errors_optional_request_id_a_string(
         "idempotency_in_progress",
         "payload_too_large",
         "database_unavailable",
+        "write_contention",
     ):
         assert code in codes
 
@@ -190,6 +191,13 @@ def test_every_header_the_server_sends_is_declared(document: dict[str, Any]) -> 
     listed = paths["/api/{user_id}/tasks"]["get"]["responses"]["200"]["headers"]
     assert {"X-Total-Count", "Link"} <= set(listed)
     assert "Retry-After" in paths["/api/{user_id}/tasks"]["post"]["responses"]["409"]["headers"]
+    key = parameter(paths["/api/{user_id}/tasks"]["post"], "Idempotency-Key")["schema"]
+    assert (key["type"], key["minLength"], key["maxLength"], key["pattern"]) == (
+        "string",
+        1,
+        255,
+        "^[\\x20-\\x7e]+$",
+    )
     for header in ("If-Match", "If-None-Match", "Idempotency-Key"):
         declared = [
             p["name"] for _, _, op in operations(document) for p in op.get("parameters", ())
