@@ -16,6 +16,9 @@ ASYMMETRIC_ALGORITHMS: Final = frozenset(
 )
 """What a JWKS verifier may accept: never HS* (a public key must not become an HMAC secret)."""
 
+MAX_NUMERIC_DATE: Final = 253_402_300_799
+"""9999-12-31T23:59:59Z: a later ``exp`` is no honest token's."""
+
 DEFAULT_JWKS_ALGORITHMS: Final = ("EdDSA", "ES256", "RS256")
 """Better Auth's default (EdDSA) and its two common alternatives."""
 
@@ -35,15 +38,22 @@ class JwtRules:
     user_id_claim: str = "sub"
 
     def principal(self, claims: Mapping[str, object]) -> Principal:
-        """The caller named by verified ``claims`` (``exp`` already checked to be numeric).
+        """The caller named by verified ``claims``.
 
-        Raises ``AuthenticationFailed`` when the user id claim is not a usable user id.
+        Raises ``AuthenticationFailed`` when the user id claim is not a usable user id, or
+        ``exp`` is not a NumericDate (RFC 7519: a JSON number; python-jose also lets a string of
+        digits through, and a number too large for a float would overflow).
         """
         subject = claims.get(self.user_id_claim)
         if not isinstance(subject, str) or not is_valid_user_id(subject):
             raise AuthenticationFailed(f"claim {self.user_id_claim!r} is not a valid user id")
-        expires = claims["exp"]
-        assert isinstance(expires, int | float)  # noqa: S101  # both libraries verified it
+        expires = claims.get("exp")
+        if (
+            isinstance(expires, bool)
+            or not isinstance(expires, int | float)
+            or not 0 <= expires <= MAX_NUMERIC_DATE
+        ):
+            raise AuthenticationFailed("claim 'exp' is not a NumericDate")
         return Principal(user_id=UserId(subject), expires_at=float(expires) + self.leeway_seconds)
 
 

@@ -118,6 +118,11 @@ NEW_BAD_TOKENS: dict[str, Callable[[], str]] = {
     "exp null": lambda: _hand_made(claims=_claims(exp=None)),
     "exp NaN": lambda: _hand_made(claims=_claims(exp=float("nan"))),
     "exp a list": lambda: _hand_made(claims=_claims(exp=[int(time.time()) + 3600])),
+    # Validly signed, and once a 500: a string of digits (python-jose lets it through) and a
+    # number no float can hold.
+    "exp a string of digits": lambda: _hand_made(claims=_claims(exp=str(int(time.time()) + 3600))),
+    "exp 10**400": lambda: _hand_made(claims=_claims(exp=10**400)),
+    "exp past the year 9999": lambda: _hand_made(claims=_claims(exp=253_402_300_800)),
     "nbf one hour ahead": lambda: make_token("alice", nbf=int(time.time()) + 3600),
     "nbf not a number": lambda: make_token("alice", nbf="soon"),
     "claims not an object": lambda: _hand_made(claims=["alice"]),
