@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 _SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 # libpq parameters that asyncpg has no use for, or that this module maps itself.
-_DROPPED = ("channel_binding", "sslcert", "sslkey", "sslcrl", "gssencmode", "target_session_attrs")
+_DROPPED = ("sslcert", "sslkey", "sslcrl", "gssencmode", "target_session_attrs")
 # libpq parameters that become server settings sent at connection start.
 _SERVER_SETTINGS = ("options", "application_name")
 
@@ -91,6 +91,13 @@ class DatabaseOptions:
         }
         ssl_mode = _pop_single(query, "sslmode")
         root_cert = _pop_single(query, "sslrootcert")
+        if _pop_single(query, "channel_binding") == "require":
+            # libpq would refuse a server that cannot prove it holds the password's secret;
+            # asyncpg cannot bind the channel, so it checks the server's certificate instead,
+            # fully: the password must never reach whoever merely answers on the address.
+            if ssl_mode in ("disable", "allow", "prefer"):
+                raise DatabaseUrlError(f"channel_binding=require needs TLS, not sslmode={ssl_mode}")
+            ssl_mode = "verify-full"
         if ssl_mode is not None:
             connect_args["ssl"] = _ssl_argument(ssl_mode, root_cert)
         for name in _DROPPED:

@@ -23,9 +23,24 @@ def test_a_neon_url_becomes_asyncpg_arguments() -> None:
     assert options.url.database == "neondb"
     context = options.connect_args["ssl"]
     assert isinstance(context, ssl.SSLContext)
-    assert context.verify_mode == ssl.CERT_NONE  # libpq's "require": encrypted, not verified
+    # channel_binding=require: the certificate is checked fully, hostname included.
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
     assert options.transaction_pooler is False
     assert "npg_secret" not in options.redacted()
+
+
+def test_require_alone_keeps_libpqs_meaning_encrypted_not_verified() -> None:
+    options = DatabaseOptions.from_url(NEON.replace("&channel_binding=require", ""))
+    context = options.connect_args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_NONE
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer"])
+def test_channel_binding_without_tls_is_refused(mode: str) -> None:
+    with pytest.raises(DatabaseUrlError, match="channel_binding=require needs TLS"):
+        DatabaseOptions.from_url(f"postgresql://u@h/db?sslmode={mode}&channel_binding=require")
 
 
 def test_a_pooled_neon_host_turns_off_prepared_statement_caches() -> None:
