@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from jose import ExpiredSignatureError, JWTError, jwt
 
-from adapters.jwt.rules import JwtRules, VerifierConfigError, failure_reason
+from adapters.jwt.rules import JwtRules, VerifierConfigError, check_form, failure_reason
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
 
@@ -54,6 +54,7 @@ class JoseTokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         try:
+            check_form(token, jwt.get_unverified_header(token))
             claims = jwt.decode(
                 token,
                 self._secret,
@@ -64,6 +65,8 @@ class JoseTokenVerifier:
             )
         except ExpiredSignatureError:
             raise TokenExpired("token has expired") from None
+        except AuthenticationFailed:
+            raise
         except JWTError as error:
             raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token

@@ -28,7 +28,13 @@ import httpx
 import jwt
 from jwt.types import Options
 
-from adapters.jwt.rules import ASYMMETRIC_ALGORITHMS, JwtRules, VerifierConfigError, failure_reason
+from adapters.jwt.rules import (
+    ASYMMETRIC_ALGORITHMS,
+    JwtRules,
+    VerifierConfigError,
+    check_form,
+    failure_reason,
+)
 from application.auth import MAX_TOKEN_LENGTH
 from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
@@ -164,6 +170,7 @@ class JwksTokenVerifier:
             header = jwt.get_unverified_header(token)
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token
             raise AuthenticationFailed("malformed token") from None
+        check_form(token, header)
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise AuthenticationFailed("token algorithm not accepted")

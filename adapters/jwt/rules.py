@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -55,6 +56,22 @@ class JwtRules:
         ):
             raise AuthenticationFailed("claim 'exp' is not a NumericDate")
         return Principal(user_id=UserId(subject), expires_at=float(expires) + self.leeway_seconds)
+
+
+_COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def check_form(token: str, header: Mapping[str, object]) -> None:
+    """Refuse what the libraries let through: only the compact form, no critical extensions.
+
+    RFC 7515: a JWS in compact form is three unpadded base64url segments (python-jose accepts
+    a signature with ``==`` appended), and a ``crit`` header names extensions the recipient must
+    understand or refuse; this service understands none. Raises ``AuthenticationFailed``.
+    """
+    if not _COMPACT_JWS.fullmatch(token):
+        raise AuthenticationFailed("malformed token")
+    if "crit" in header:
+        raise AuthenticationFailed("token has critical header extensions")
 
 
 def failure_reason(error: Exception) -> str:

@@ -123,6 +123,11 @@ NEW_BAD_TOKENS: dict[str, Callable[[], str]] = {
     "exp a string of digits": lambda: _hand_made(claims=_claims(exp=str(int(time.time()) + 3600))),
     "exp 10**400": lambda: _hand_made(claims=_claims(exp=10**400)),
     "exp past the year 9999": lambda: _hand_made(claims=_claims(exp=253_402_300_800)),
+    "an unknown critical header extension": lambda: _hand_made(
+        header={"alg": "HS256", "typ": "JWT", "crit": ["http://evil.example/ignore-exp"]}
+    ),
+    "signature with == appended": lambda: make_token("alice") + "==",
+    "signature with one = appended": lambda: make_token("alice") + "=",
     "nbf one hour ahead": lambda: make_token("alice", nbf=int(time.time()) + 3600),
     "nbf not a number": lambda: make_token("alice", nbf="soon"),
     "claims not an object": lambda: _hand_made(claims=["alice"]),
