@@ -11,6 +11,10 @@ TITLE_MAX_LENGTH: Final = 500
 DESCRIPTION_MAX_LENGTH: Final = 5000
 USER_ID_MAX_LENGTH: Final = 255
 
+# Embedding, override and isolate controls can make a title display as another text (the
+# "Trojan Source" trick); a title has no use for them.
+_BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 # Line breaks and tabs are part of ordinary prose; every other control character (C0, DEL, C1)
 # breaks PostgreSQL (NUL), terminals or browsers, so it is refused rather than stored.
 _DESCRIPTION_ALLOWED_CONTROLS: Final = frozenset("\t\n\r")
@@ -38,8 +42,8 @@ def _refusal(char: str) -> str:
 def clean_title(raw: str) -> str:
     """Validate a title and return it trimmed of surrounding white space.
 
-    Raises ``InvalidTask`` when it is empty after trimming, longer than 500 characters, or holds a
-    control character.
+    Raises ``InvalidTask`` when it is empty after trimming, longer than 500 characters, holds a
+    control or bidirectional control character, or shows nothing (only zero-width characters).
     """
     title = raw.strip()
     if not title:
@@ -49,6 +53,13 @@ def clean_title(raw: str) -> str:
     bad = _offending_character(title, frozenset())
     if bad is not None:
         raise InvalidTask("title", _refusal(bad))
+    bidi = next((char for char in title if char in _BIDI_CONTROLS), None)
+    if bidi is not None:
+        raise InvalidTask(
+            "title", f"must not contain bidirectional controls (found U+{ord(bidi):04X})"
+        )
+    if all(unicodedata.category(char) in ("Cf", "Zs", "Zl", "Zp") for char in title):
+        raise InvalidTask("title", "must contain a visible character")
     return title
 
 

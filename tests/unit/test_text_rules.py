@@ -20,6 +20,8 @@ from domain.text import (
         ("  padded  ", "padded"),
         ("\u00a0nbsp\u3000", "nbsp"),
         ("émoji 🚀 ok", "émoji 🚀 ok"),
+        ("👩\u200d💻 joiner inside an emoji", "👩\u200d💻 joiner inside an emoji"),
+        ("עברית and English", "עברית and English"),
         ("x" * TITLE_MAX_LENGTH, "x" * TITLE_MAX_LENGTH),
         ("  " + "y" * TITLE_MAX_LENGTH + "  ", "y" * TITLE_MAX_LENGTH),
     ],
@@ -41,6 +43,13 @@ def test_valid_titles(raw: str, expected: str) -> None:
         ("del\x7f", "control characters (found U+007F)"),
         ("c1\x85inside", "control characters (found U+0085)"),
         ("lone \ud800 surrogate", "unpaired surrogates (found U+D800)"),
+        ("invoice \u202egnp.exe", "bidirectional controls (found U+202E)"),
+        ("a\u202ab", "bidirectional controls (found U+202A)"),
+        ("x\u2066y\u2069", "bidirectional controls (found U+2066)"),
+        ("\u2069", "bidirectional controls (found U+2069)"),
+        ("\u200b", "must contain a visible character"),
+        ("\u200b\u200c\u200d\u2060\ufeff", "must contain a visible character"),
+        ("\u200b \u200b", "must contain a visible character"),
     ],
 )
 def test_invalid_titles(raw: str, message: str) -> None:

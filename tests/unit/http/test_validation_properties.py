@@ -65,10 +65,19 @@ def _forbidden(text: str, allowed: str = "") -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text)
 
 
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def title_is_valid(title: str) -> bool:
-    """README: 1-500 characters after ``str.strip``, no control characters."""
+    """README: 1-500 characters after ``str.strip``, no control or bidirectional control
+    characters, at least one visible character."""
     trimmed = title.strip()
-    return 1 <= len(trimmed) <= 500 and not _forbidden(trimmed)
+    return (
+        1 <= len(trimmed) <= 500
+        and not _forbidden(trimmed)
+        and not BIDI_CONTROLS & set(trimmed)
+        and any(unicodedata.category(char) not in ("Cf", "Zs", "Zl", "Zp") for char in trimmed)
+    )
 
 
 def description_is_valid(description: object) -> bool:
