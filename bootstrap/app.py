@@ -97,5 +97,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         container,
         cors_origins=settings.cors_origins,
         registry=container.metrics_registry(),
+        metrics_token=(
+            None if settings.metrics_token is None else settings.metrics_token.get_secret_value()
+        ),
+        docs_enabled=settings.docs_enabled,
         lifespan=lifespan,
     )

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    metrics_token: SecretStr | None = None
+    docs_enabled: bool = True
 
     _split = field_validator("jwt_algorithms", "cors_origins", mode="before")(_comma_list)
     _blank = field_validator(
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
         "jwt_audience",
         "jwt_issuer",
         "cursor_secret",
+        "metrics_token",
         mode="before",
     )(_blank_is_none)
 

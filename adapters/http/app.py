@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Final
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -36,17 +37,26 @@ _TAGS: Final = [
 ]
 
 
+def _is_bearer(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "").encode()
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
 def build_app(
     container: object,
     *,
     cors_origins: Sequence[str] = (),
     registry: CollectorRegistry | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    metrics_token: str | None = None,
+    docs_enabled: bool = True,
 ) -> FastAPI:
     """The ASGI application: routes, error mapping and middleware.
 
     ``container`` provides the use cases, the cursor codec and the readiness probe by name
-    (``adapters.http.dependencies.provided``); tests override its providers with fakes.
+    (``adapters.http.dependencies.provided``); tests override its providers with fakes. With a
+    ``metrics_token``, ``/metrics`` wants it as a bearer token; without ``docs_enabled`` there is
+    no ``/docs`` and no ``/openapi.json``.
     """
     app = FastAPI(
         title="Task API",
@@ -55,6 +65,9 @@ def build_app(
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         servers=[{"url": "/", "description": "This server"}],
         openapi_tags=_TAGS,
+        openapi_url="/openapi.json" if docs_enabled else None,
+        docs_url="/docs" if docs_enabled else None,
+        redoc_url=None,
         lifespan=lifespan,
         # "/tasks/" is no route: a 404, not a redirect built from the client's Host header.
         redirect_slashes=False,
@@ -106,9 +119,20 @@ def build_app(
         operation_id="getMetrics",
         summary="Prometheus metrics: requests and latency by route and status, pool use",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        description="With `METRICS_TOKEN` set: `Authorization: Bearer <METRICS_TOKEN>`.",
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+            **problems(401, database=False),
+        },
     )
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        if metrics_token is not None and not _is_bearer(request, metrics_token):
+            return problem(
+                401,
+                ProblemCode.UNAUTHORIZED,
+                "The metrics token is required.",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override

@@ -67,8 +67,8 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for these error statuses (and 503), each a problem+json."""
+def problems(*statuses: int, database: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these error statuses, each a problem+json (503 too, by default)."""
     return {
         status: {
             "description": _PROBLEMS[status][0],
@@ -80,7 +80,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 else {}
             ),
         }
-        for status in (*statuses, 503)
+        for status in (*statuses, *((503,) if database else ()))
     }
 
 
