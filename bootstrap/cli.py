@@ -15,6 +15,7 @@ from pathlib import Path
 import uvicorn
 from jose import jwt
 
+from adapters.http.server import BoundedHttpToolsProtocol
 from adapters.postgres.engine import DatabaseUrlError
 from bootstrap.app import create_app
 from bootstrap.logging import configure_logging
@@ -39,7 +40,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         log_config=None,
         access_log=False,
         server_header=False,

@@ -1,0 +1,167 @@
+"""uvicorn's httptools protocol, with the contract's limits on what a client may send.
+
+httptools sets no limit on the size or number of request headers and no deadline for sending
+them (API.md, "Limits"), and uvicorn only times out idle keep-alive connections. The limits are
+enforced here, where requests are parsed, before any of it reaches the application: the request
+line and headers together at most 16 KiB in at most 100 fields (431 and the connection closes), 10
+seconds to finish the headers and at most 10 seconds of silence while a body is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from typing import Final
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from adapters.http.schemas import PROBLEM_JSON, ProblemCode
+
+MAX_HEAD_BYTES: Final = 16 * 1024
+MAX_HEADER_FIELDS: Final = 100
+HEAD_TIMEOUT_SECONDS: Final = 10.0
+BODY_STALL_SECONDS: Final = 10.0
+_SWEEP_SECONDS: Final = 1.0
+_LINGER_SECONDS: Final = 1.0
+
+_watched: weakref.WeakSet[BoundedHttpToolsProtocol] = weakref.WeakSet()
+_sweeping: set[asyncio.AbstractEventLoop] = set()
+
+
+def _too_large_response() -> bytes:
+    body = orjson.dumps(
+        {
+            "type": "/problems/request-header-fields-too-large",
+            "title": "Request Header Fields Too Large",
+            "status": 431,
+            "detail": f"The request line and headers may hold at most {MAX_HEAD_BYTES} bytes "
+            f"in {MAX_HEADER_FIELDS} fields.",
+            "code": ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE.value,
+            "request_id": f"{random.getrandbits(128):032x}",
+        }
+    )
+    return (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        + f"content-type: {PROBLEM_JSON}\r\ncontent-length: {len(body)}\r\n".encode()
+        + b"connection: close\r\n\r\n"
+        + body
+    )
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` that refuses oversized heads and drops clients that stall.
+
+    Deadlines are checked by one sweep a second over the open connections, not by a timer per
+    request, so a request that keeps them costs two attribute writes.
+    """
+
+    max_head_bytes = MAX_HEAD_BYTES
+    max_header_fields = MAX_HEADER_FIELDS
+    head_timeout = HEAD_TIMEOUT_SECONDS
+    body_stall = BODY_STALL_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature
+        super().connection_made(transport)
+        self._head_bytes = 0  # raw bytes received since the request began, until its head ends
+        self._head_size = 0  # request target and header fields, as parsed
+        self._fields = 0
+        self._refused = False
+        self._head_since: float | None = self.loop.time()
+        self._body_since: float | None = None
+        _watched.add(self)
+        if self.loop not in _sweeping:
+            _sweeping.add(self.loop)
+            self.loop.call_later(_SWEEP_SECONDS, _sweep, self.loop)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered 431: what still comes is read and dropped until the close
+        reading_head = self._head_since is not None
+        if reading_head:
+            self._head_bytes += len(data)
+        if self._body_since is not None:
+            self._body_since = self.loop.time()
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._refused:
+                self._refuse()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        # Still in the head after all of it: every byte so far is head.
+        if self._refused or (
+            self._head_since is not None and self._head_bytes > self.max_head_bytes
+        ):
+            self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._head_size = 0
+        self._fields = 0
+        if self._head_since is None:
+            self._head_since = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._fields > self.max_header_fields or self._head_size > self.max_head_bytes:
+            self._refused = True
+            raise _Refused  # stops the parser: nothing of this request reaches the app
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_since = None
+        self._body_since = self.loop.time()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._body_since = None
+        super().on_message_complete()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self._head_since = self._body_since = None
+        if self.transport.is_closing():
+            return
+        self.transport.write(_too_large_response())
+        # Closed at once, a socket with unread input answers with a reset that can overtake the
+        # 431; so: no more writes, input read and dropped for a moment, then the close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+
+    def overdue(self, now: float) -> bool:
+        """Whether the client is late with its headers, or silent while its body is due."""
+        head = self._head_since is not None and now - self._head_since > self.head_timeout
+        stalled = self._body_since is not None and now - self._body_since > self.body_stall
+        return head or stalled
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that is over the limits."""
+
+
+def _sweep(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the connections whose client is late with its headers or stalled in its body."""
+    now = loop.time()
+    for protocol in list(_watched):
+        if protocol.loop is loop and protocol.overdue(now) and not protocol.transport.is_closing():
+            protocol.transport.close()
+    loop.call_later(_SWEEP_SECONDS, _sweep, loop)
