@@ -65,7 +65,9 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
     routes: dict[str, TokenVerifier] = {}
     if verification.secret is not None and verification.hmac_algorithms:
         jose = JoseTokenVerifier(
-            verification.secret, _jwt_rules(settings, verification.hmac_algorithms)
+            verification.secret,
+            _jwt_rules(settings, verification.hmac_algorithms),
+            previous_secrets=verification.previous_secrets,
         )
         routes.update(dict.fromkeys(verification.hmac_algorithms, jose))
     if verification.jwks_url is not None and verification.jwks_algorithms:

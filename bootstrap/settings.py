@@ -26,6 +26,7 @@ class TokenVerification:
     hmac_algorithms: tuple[str, ...]
     jwks_url: str | None
     jwks_algorithms: tuple[str, ...]
+    previous_secrets: tuple[str, ...] = ()
 
 
 def _comma_list(value: object) -> object:
@@ -59,12 +60,15 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=0, ge=0, le=600)
     jwt_user_id_claim: str = Field(default="sub", min_length=1)
     cursor_secret: SecretStr | None = None
+    jwt_previous_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
     docs_enabled: bool = True
 
-    _split = field_validator("jwt_algorithms", "cors_origins", mode="before")(_comma_list)
+    _split = field_validator(
+        "jwt_algorithms", "cors_origins", "jwt_previous_secrets", mode="before"
+    )(_comma_list)
     _blank = field_validator(
         "database_url",
         "database_pooler",
@@ -87,6 +91,13 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("jwt_previous_secrets")
+    @classmethod
+    def _each_long_enough(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(item.get_secret_value().encode()) < MIN_SECRET_BYTES for item in value):
+            raise ValueError(f"each secret must be at least {MIN_SECRET_BYTES} bytes")
         return value
 
     @field_validator("jwt_jwks_url")
@@ -140,6 +151,9 @@ class Settings(BaseSettings):
         asymmetric ones; at least one source, and at least one algorithm for it, are needed.
         """
         secret = None if self.jwt_secret is None else self.jwt_secret.get_secret_value()
+        previous = tuple(item.get_secret_value() for item in self.jwt_previous_secrets)
+        if previous and secret is None:
+            raise ConfigError("JWT_PREVIOUS_SECRETS: set, but there is no JWT_SECRET they precede")
         url = self.jwt_jwks_url
         if secret is None and url is None:
             raise ConfigError(
@@ -152,6 +166,7 @@ class Settings(BaseSettings):
                 hmac_algorithms=DEFAULT_HMAC_ALGORITHMS if secret is not None else (),
                 jwks_url=url,
                 jwks_algorithms=DEFAULT_JWKS_ALGORITHMS if url is not None else (),
+                previous_secrets=previous,
             )
         hmac: tuple[str, ...] = ()
         asymmetric: tuple[str, ...] = ()
@@ -175,6 +190,7 @@ class Settings(BaseSettings):
             hmac_algorithms=hmac,
             jwks_url=url if asymmetric else None,
             jwks_algorithms=asymmetric,
+            previous_secrets=previous,
         )
 
     def shared_secret(self) -> str:

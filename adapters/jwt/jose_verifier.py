@@ -16,16 +16,18 @@ MIN_SECRET_BYTES: Final = 32
 
 
 class JoseTokenVerifier:
-    """Verifies tokens signed with a shared secret.
+    """Verifies tokens signed with a shared secret (or one of the secrets it replaced).
 
     Always passes an explicit algorithm list (python-jose would otherwise trust the token's
     header), requires ``exp``, and requires ``aud``/``iss`` only when they are configured.
     """
 
-    def __init__(self, secret: str, rules: JwtRules) -> None:
+    def __init__(
+        self, secret: str, rules: JwtRules, *, previous_secrets: tuple[str, ...] = ()
+    ) -> None:
         # python-jose 3.5 accepts tokens signed with an empty key: a short secret is refused here,
         # at start-up, so that can never be the configuration.
-        if len(secret.encode()) < MIN_SECRET_BYTES:
+        if any(len(key.encode()) < MIN_SECRET_BYTES for key in (secret, *previous_secrets)):
             raise VerifierConfigError(f"the secret must be at least {MIN_SECRET_BYTES} bytes")
         unknown = set(rules.algorithms) - HMAC_ALGORITHMS
         if unknown or not rules.algorithms:
@@ -33,7 +35,9 @@ class JoseTokenVerifier:
                 f"shared-secret tokens accept only {', '.join(sorted(HMAC_ALGORITHMS))}; "
                 f"not {', '.join(sorted(unknown)) or 'an empty list'}"
             )
-        self._secret = secret
+        # Earlier secrets still verify (never sign), so a rotation logs nobody out; python-jose
+        # accepts a signature made with any key of the list.
+        self._keys: str | list[str] = [secret, *previous_secrets] if previous_secrets else secret
         self._rules = rules
         self._options: dict[str, Any] = {
             "require_exp": True,
@@ -57,7 +61,7 @@ class JoseTokenVerifier:
             check_form(token, jwt.get_unverified_header(token))
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._keys,
                 algorithms=list(self._rules.algorithms),
                 audience=self._rules.audience,
                 issuer=self._rules.issuer,
