@@ -47,7 +47,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # SIGTERM: stop accepting, let requests in flight finish (at most this long), then the
         # lifespan closes the pool.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        proxy_headers=False,
+        # X-Forwarded-For/-Proto are believed only from these addresses (the load balancer's),
+        # so the log and per-address limits see the real client behind it.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

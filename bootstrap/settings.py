@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
     docs_enabled: bool = True
 
     _split = field_validator(

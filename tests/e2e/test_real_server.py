@@ -76,3 +76,28 @@ def test_several_workers_serve_and_log_json(
     access = [line for line in lines if line.get("logger") == "taskapi.access"]
     assert len(access) >= 6  # every worker logs its requests, as JSON
     assert {line["route"] for line in access} >= {"/api/{user_id}/tasks"}
+
+
+@pytest.mark.parametrize(
+    ("trusted", "client"), [("127.0.0.1", "203.0.113.7"), ("10.9.8.7", "127.0.0.1")]
+)
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(
+    database_url: str, tmp_path: Path, clean_tasks: None, trusted: str, client: str
+) -> None:
+    with taskapi_serve(
+        tmp_path,
+        DATABASE_URL=database_url,
+        JWT_SECRET=SECRET,
+        FORWARDED_ALLOW_IPS=trusted,
+        LOG_LEVEL="INFO",
+    ) as (base, _):
+        response = httpx.get(
+            f"{base}/api/alice/tasks",
+            headers={"X-Forwarded-For": "203.0.113.7", "X-Request-ID": "forwarded-1"},
+            timeout=10,
+        )
+        assert response.status_code == 401
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    logged = [line for line in lines if line.get("request_id") == "forwarded-1"]
+    assert {line["message"] for line in logged} >= {"request", "request refused"}
+    assert {line["client"] for line in logged} == {client}
