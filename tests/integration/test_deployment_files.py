@@ -116,3 +116,12 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check() -> None:
     assert "\nUSER taskapi" in final_stage
     assert "HEALTHCHECK" in final_stage
     assert "/healthz" in final_stage
+
+
+def test_the_image_works_from_a_directory_the_service_cannot_write() -> None:
+    # .env is read from the working directory: a world-writable one (/tmp) would let any local
+    # user plant settings such as JWT_JWKS_URL. WORKDIR before USER: created by root.
+    final_stage = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    workdirs = [line.split()[1] for line in final_stage.splitlines() if line.startswith("WORKDIR")]
+    assert workdirs == ["/app"]
+    assert final_stage.index("WORKDIR /app") < final_stage.index("\nUSER taskapi")
