@@ -8,9 +8,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Final
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from swagger_ui_bundle import swagger_ui_path
 
 from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.dependencies import provided
@@ -42,6 +46,27 @@ def _is_bearer(request: Request, token: str) -> bool:
     return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs``, its script and styles served from the package that ships them.
+
+    FastAPI's documented way to self-host them: the page works offline, and loads no script
+    from a CDN without an integrity check onto a page where users paste tokens.
+    """
+    assets = "/docs/assets"
+    app.mount(assets, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+            oauth2_redirect_url=None,
+        )
+
+
 def build_app(
     container: object,
     *,
@@ -66,7 +91,7 @@ def build_app(
         servers=[{"url": "/", "description": "This server"}],
         openapi_tags=_TAGS,
         openapi_url="/openapi.json" if docs_enabled else None,
-        docs_url="/docs" if docs_enabled else None,
+        docs_url=None,  # served below, with its assets: no CDN on a page where tokens are pasted
         redoc_url=None,
         lifespan=lifespan,
         # "/tasks/" is no route: a 404, not a redirect built from the client's Host header.
@@ -135,6 +160,8 @@ def build_app(
             )
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    if docs_enabled:
+        _serve_docs(app)
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override
     # Added innermost first. The edge is outermost, so every later layer (and its logs) sees the
     # request id; the body limit is inside CORS, so a 413 carries CORS headers.

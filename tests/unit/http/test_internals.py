@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -35,14 +36,34 @@ async def test_docs_disabled_removes_the_docs_and_the_document(
     client_with: Callable[..., httpx.AsyncClient],
 ) -> None:
     client = client_with(docs_enabled=False)
-    for path in ("/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"):
+    for path in (
+        "/docs",
+        "/openapi.json",
+        "/redoc",
+        "/docs/oauth2-redirect",
+        "/docs/assets/swagger-ui-bundle.js",
+    ):
         assert_problem(await client.get(path), 404, "not_found")
     assert (await client.get("/healthz")).status_code == 200
 
 
-async def test_docs_are_served_by_default(client_with: Callable[..., httpx.AsyncClient]) -> None:
+async def test_docs_are_served_by_default_with_their_own_assets(
+    client_with: Callable[..., httpx.AsyncClient],
+) -> None:
     client = client_with()
-    assert (await client.get("/docs")).status_code == 200
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "/openapi.json" in page.text
+    # Nothing from elsewhere: no CDN script or style on the page where tokens are pasted.
+    assert re.findall(r"""(?:src|href)=["']([^"']+)""", page.text)
+    for url in re.findall(r"""(?:src|href)=["']([^"']+)""", page.text):
+        assert url.startswith("/docs/assets/"), url
+    assert "cdn" not in page.text.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        served = await client.get(f"/docs/assets/{asset}")
+        assert served.status_code == 200, asset
+        assert len(served.content) > 100
     assert (await client.get("/openapi.json")).status_code == 200
 
 
