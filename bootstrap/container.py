@@ -21,6 +21,7 @@ from adapters.postgres.metrics import PoolCollector
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
 from application.auth import Authenticate, CachedTokenVerifier
 from application.ports import TokenVerifier
+from application.readiness import RecentReadiness
 from application.tasks import (
     CompleteTask,
     CreateTask,
@@ -147,7 +148,9 @@ class Container(containers.DeclarativeContainer):
     repository = providers.Singleton(SqlTaskRepository, database=database)
     idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, database=database)
     metrics_registry = providers.Singleton(_registry, database)
-    readiness = providers.Singleton(DatabaseHealth, database=database)
+    readiness = providers.Singleton(
+        RecentReadiness, inner=providers.Singleton(DatabaseHealth, database=database), clock=clock
+    )
     token_verifier = providers.Singleton(
         CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
