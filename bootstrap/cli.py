@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -64,6 +65,28 @@ def _migrate(settings: Settings, revision: str, down: bool) -> None:
     else:
         upgrade(options, revision)
     print(f"taskapi: database at {options.redacted()} is at revision {revision}")
+
+
+LOGIN_PASSWORD_VARIABLE = "TASKAPI_LOGIN_PASSWORD"  # noqa: S105  # a variable's name
+
+
+def _create_login(settings: Settings, name: str) -> None:
+    # Imported here: only this command needs it.
+    import asyncpg  # noqa: PLC0415
+
+    from adapters.postgres.logins import LoginRoleError, create_api_login  # noqa: PLC0415
+
+    # From the environment, so that it is in no process list or shell history; else made here.
+    password = os.environ.get(LOGIN_PASSWORD_VARIABLE) or secrets.token_urlsafe(24)
+    try:
+        created = asyncio.run(create_api_login(settings.database(), name, password))
+    except (LoginRoleError, asyncpg.PostgresError, OSError) as error:
+        raise ConfigError(f"create-login {name}: {error}") from None
+    print(
+        f"taskapi: login role {name} {'created' if created else 'updated'}; member of taskapi_app"
+    )
+    if LOGIN_PASSWORD_VARIABLE not in os.environ:
+        print(f"taskapi: its password (shown once): {password}")
 
 
 def _token(settings: Settings, subject: str, ttl: int) -> str:
@@ -163,6 +186,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the user id")
     token.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds")
     commands.add_parser("openapi", help="print the OpenAPI document (what /openapi.json serves)")
+    login = commands.add_parser(
+        "create-login",
+        help="create the API's login role: a member of taskapi_app and nothing else "
+        f"(password from {LOGIN_PASSWORD_VARIABLE}, else generated and printed)",
+    )
+    login.add_argument("name", help="the role name, e.g. taskapi_api")
     dev = commands.add_parser("dev", help="embedded database + migrate + dev token + serve")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -184,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "migrate":
             _migrate(settings, args.revision, args.down)
+        elif args.command == "create-login":
+            _create_login(settings, args.name)
         else:
             print(_token(settings, args.sub, args.ttl))
     except (ConfigError, DatabaseUrlError) as error:
