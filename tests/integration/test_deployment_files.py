@@ -77,6 +77,10 @@ def test_migrations_go_direct_and_the_api_through_pgbouncer_in_transaction_mode(
     api = make_url(api_environment["DATABASE_URL"])
     assert (api.host, api.port) == ("pgbouncer", 5432)
     assert api.database == migrate.database
+    # The API logs in as its own login, made by the migrate service, not as the tables' owner.
+    assert api.username == "taskapi_api" != migrate.username
+    assert services["migrate"]["command"][-1].endswith("taskapi create-login taskapi_api")
+    assert _environment(services["pgbouncer"])["DB_USER"] == api.username
     assert api_environment["DATABASE_POOLER"] == "transaction"
     assert api_environment["JWT_SECRET"] == SECRET_ENV["JWT_SECRET"]
 
