@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
+from adapters.http.rate_limits import RateLimits, TokenBuckets
 from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.jwt.rules import JwtRules
@@ -112,6 +113,15 @@ def _cursor_key(settings: Settings) -> bytes:
     return hmac.new(material, label, hashlib.sha256).digest()
 
 
+def _rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        per_user=TokenBuckets("user", settings.rate_limit_user_rps, settings.rate_limit_user_burst),
+        per_address=TokenBuckets(
+            "address", settings.rate_limit_ip_rps, settings.rate_limit_ip_burst
+        ),
+    )
+
+
 def _registry(database: Database) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(PoolCollector(database))
@@ -155,6 +165,7 @@ class Container(containers.DeclarativeContainer):
         CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
     cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
+    rate_limits = providers.Singleton(_rate_limits, settings)
 
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)

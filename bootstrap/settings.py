@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
+    rate_limit_user_rps: float = Field(default=50, ge=0)
+    rate_limit_user_burst: int = Field(default=200, ge=1)
+    rate_limit_ip_rps: float = Field(default=5, ge=0)
+    rate_limit_ip_burst: int = Field(default=50, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
     docs_enabled: bool = True
 

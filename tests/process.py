@@ -21,7 +21,9 @@ _OURS = ("DATABASE_", "JWT_", "CORS_", "LOG_LEVEL")
 def clean_env(**variables: str) -> dict[str, str]:
     """The current environment without any of the service's variables, plus ``variables``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(_OURS)}
-    return {**env, **variables}
+    # Served processes take many requests of one test user: their rate limits are off unless a
+    # test sets them (they are tested in tests/unit/http/test_rate_limits.py).
+    return {**env, "RATE_LIMIT_USER_RPS": "0", "RATE_LIMIT_IP_RPS": "0", **variables}
 
 
 def taskapi(

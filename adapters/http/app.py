@@ -34,6 +34,8 @@ _EXPOSED_HEADERS: Final = [
     "X-Request-ID",
     "Idempotent-Replayed",
     "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
 ]
 _TAGS: Final = [
     {"name": "tasks", "description": "A user's own tasks; the bearer token names the user"},
@@ -124,7 +126,7 @@ def build_app(
         operation_id="getReadiness",
         summary="Readiness: the database answers as requests use it",
         response_model=Readiness,
-        responses=problems(),
+        responses=problems(limited=False),
     )
     async def readyz(
         readiness: Annotated[HealthProbe, Depends(provided("readiness", HealthProbe))],
@@ -147,7 +149,7 @@ def build_app(
         description="With `METRICS_TOKEN` set: `Authorization: Bearer <METRICS_TOKEN>`.",
         responses={
             200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
-            **problems(401, database=False),
+            **problems(401, database=False, limited=False),
         },
     )
     async def metrics_endpoint(request: Request) -> Response:

@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
 
+from adapters.http.rate_limits import RateLimits
 from adapters.http.schemas import USER_ID_SCHEMA
 from application.auth import Authenticate, authorise_owner
 from application.errors import AuthenticationFailed
@@ -38,6 +39,7 @@ def provided(name: str, kind: type[_Provided]) -> Callable[[Request], Awaitable[
 
 
 _authenticate: Final = provided("authenticate", Authenticate)
+_rate_limits: Final = provided("rate_limits", RateLimits)
 
 
 class BearerAuthentication(HTTPBearer):
@@ -50,8 +52,16 @@ class BearerAuthentication(HTTPBearer):
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # the proven caller, not the raw credentials
         authenticate = await _authenticate(request)
-        principal = await authenticate.execute(bearer_token(request))
+        limits = await _rate_limits(request)
+        try:
+            principal = await authenticate.execute(bearer_token(request))
+        except AuthenticationFailed:
+            # Failed attempts are limited by address: a flood of bad tokens becomes 429s, not
+            # a flood of verifications and security log lines.
+            limits.per_address.take(request.client.host if request.client else "")
+            raise
         request.state.subject = principal.user_id
+        limits.per_user.take(principal.user_id)
         return principal
 
 

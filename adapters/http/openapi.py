@@ -38,6 +38,14 @@ HEADERS: Final[dict[str, dict[str, Any]]] = {
         "schema": {"type": "integer", "minimum": 0},
     },
     "WWW-Authenticate": {"description": "The bearer challenge (RFC 6750)", "schema": _STRING},
+    "RateLimit-Policy": {
+        "description": 'The limit that was hit (IETF draft), e.g. `"user";q=200;w=4`',
+        "schema": _STRING,
+    },
+    "RateLimit": {
+        "description": 'What is left of it (IETF draft), e.g. `"user";r=0;t=1`',
+        "schema": _STRING,
+    },
     "X-Request-ID": {
         "description": "The request's id: the client's when sane, else made; in every log line",
         "schema": _STRING,
@@ -59,6 +67,11 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     ),
     412: ("If-Match names a stale version (`precondition_failed`)", ("ETag",)),
     413: (f"Body over {MAX_BODY_BYTES // 1024} KiB (`payload_too_large`)", ()),
+    429: (
+        "Over the rate limit of the user, or of the address for failed authentications "
+        "(`rate_limited`)",
+        ("Retry-After", "RateLimit-Policy", "RateLimit"),
+    ),
     503: (
         "The database is unreachable (`database_unavailable`), or the task kept changing while "
         "this change was being saved (`write_contention`)",
@@ -67,8 +80,13 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def problems(*statuses: int, database: bool = True) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for these error statuses, each a problem+json (503 too, by default)."""
+def problems(
+    *statuses: int, database: bool = True, limited: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these error statuses, each a problem+json.
+
+    429 and 503 are added unless the operation is not rate limited or reaches no database.
+    """
     return {
         status: {
             "description": _PROBLEMS[status][0],
@@ -80,7 +98,7 @@ def problems(*statuses: int, database: bool = True) -> dict[int | str, dict[str,
                 else {}
             ),
         }
-        for status in (*statuses, *((503,) if database else ()))
+        for status in (*statuses, *((429,) if limited else ()), *((503,) if database else ()))
     }
 
 

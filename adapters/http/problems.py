@@ -21,6 +21,7 @@ from starlette.responses import Response
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
 from adapters.http.dependencies import current_principal, owner
+from adapters.http.rate_limits import RateLimited
 from adapters.http.schemas import PROBLEM_JSON, ProblemCode
 from application.errors import (
     AuthenticationFailed,
@@ -233,6 +234,16 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _rate_limited(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RateLimited)  # noqa: S101  # registered for this type only
+    return problem(
+        429,
+        ProblemCode.RATE_LIMITED,
+        "Too many requests; retry after the time Retry-After gives.",
+        headers=error.headers,
+    )
+
+
 async def _write_contention(request: Request, error: Exception) -> Response:
     error_log.warning("write contention: a change gave up after losing every save race")
     return problem(
@@ -276,6 +287,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyInProgress, _idempotency_in_progress)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(WriteContention, _write_contention)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(HTTPException, _http_error)
     # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

@@ -235,6 +235,7 @@ class ProblemCode(StrEnum):
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     REQUEST_HEADER_FIELDS_TOO_LARGE = "request_header_fields_too_large"
+    RATE_LIMITED = "rate_limited"
     DATABASE_UNAVAILABLE = "database_unavailable"
     WRITE_CONTENTION = "write_contention"
     BAD_REQUEST = "bad_request"

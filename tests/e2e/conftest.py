@@ -30,7 +30,13 @@ THROUGH_PGBOUNCER: Final = os.environ.get("TEST_THROUGH_PGBOUNCER") == "1"
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings as the environment would give them, without reading the environment."""
-    values: dict[str, Any] = {"database_url": database_url, "jwt_secret": SECRET, **overrides}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_secret": SECRET,
+        "rate_limit_user_rps": 0,  # tested in tests/unit/http/test_rate_limits.py
+        "rate_limit_ip_rps": 0,
+        **overrides,
+    }
     if THROUGH_PGBOUNCER:
         values.setdefault("database_pooler", "transaction")
     return Settings(_env_file=None, **values)

@@ -31,6 +31,10 @@ def unit_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": UNUSED_DATABASE_URL,
         "jwt_secret": SECRET,
+        # Rate limits are tested on their own (test_rate_limits); elsewhere they would only
+        # make the many requests of one test user answer 429.
+        "rate_limit_user_rps": 0,
+        "rate_limit_ip_rps": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)

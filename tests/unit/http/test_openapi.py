@@ -121,6 +121,8 @@ def test_problem_code_is_an_enum_errors_optional_request_id_a_string(
         "payload_too_large",
         "database_unavailable",
         "write_contention",
+        "rate_limited",
+        "request_header_fields_too_large",
     ):
         assert code in codes
 
@@ -184,6 +186,8 @@ def test_every_header_the_server_sends_is_declared(document: dict[str, Any]) -> 
                 assert "Retry-After" in response["headers"]
             if status == "412":
                 assert "ETag" in response["headers"]
+            if status == "429":
+                assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(response["headers"])
     assert "ETag" in one["get"]["responses"]["304"]["headers"]
     assert "ETag" in one["get"]["responses"]["200"]["headers"]
     created = paths["/api/{user_id}/tasks"]["post"]["responses"]["201"]["headers"]
@@ -218,3 +222,8 @@ async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+def test_every_task_operation_declares_its_429(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        assert ("429" in operation["responses"]) == path.startswith("/api/"), (method, path)

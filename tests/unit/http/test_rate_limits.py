@@ -1,0 +1,95 @@
+"""Rate limits: per user once authenticated, per address for failed authentications (429)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from adapters.http.rate_limits import RateLimited, TokenBuckets
+from tests.e2e.helpers import assert_problem
+from tests.fakes import FakeTaskRepository
+from tests.tokens import bearer, make_token
+
+
+def client_of(app: FastAPI, address: str = "192.0.2.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_a_user_over_the_limit_gets_429_with_the_rate_limit_headers(
+    app_factory: Callable[..., FastAPI], repository: FakeTaskRepository
+) -> None:
+    app = app_factory(rate_limit_user_rps=1, rate_limit_user_burst=3)
+    async with client_of(app) as client:
+        created = [
+            await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer("alice"))
+            for _ in range(4)
+        ]
+        others = await client.get("/api/bob/tasks", headers=bearer("bob"))
+    assert [response.status_code for response in created] == [201, 201, 201, 429]
+    limited = created[-1]
+    assert_problem(limited, 429, "rate_limited")
+    assert limited.headers["retry-after"] == "1"
+    assert limited.headers["ratelimit-policy"] == '"user";q=3;w=3'
+    assert limited.headers["ratelimit"] == '"user";r=0;t=1'
+    assert len(repository.tasks) == 3  # the refused one created nothing
+    assert others.status_code == 200  # another user has a bucket of their own
+
+
+async def test_failed_authentications_are_limited_by_address_not_the_valid_users_there(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = app_factory(rate_limit_ip_rps=0.5, rate_limit_ip_burst=2)
+    bad = {"Authorization": f"Bearer {make_token('alice', secret='x' * 40)}"}
+    async with client_of(app, "198.51.100.7") as attacker:
+        statuses = [
+            (await attacker.get("/api/alice/tasks", headers=bad)).status_code for _ in range(4)
+        ]
+        limited = await attacker.get("/api/alice/tasks", headers=bad)
+        valid_there = await attacker.get("/api/alice/tasks", headers=bearer("alice"))
+    async with client_of(app, "203.0.113.9") as elsewhere:
+        refused_elsewhere = await elsewhere.get("/api/alice/tasks", headers=bad)
+    assert statuses == [401, 401, 429, 429]
+    assert_problem(limited, 429, "rate_limited")
+    assert limited.headers["retry-after"] == "2"
+    assert limited.headers["ratelimit-policy"] == '"address";q=2;w=4'
+    assert valid_there.status_code == 200
+    assert_problem(refused_elsewhere, 401, "unauthorized")
+
+
+async def test_zero_turns_a_limit_off(app_factory: Callable[..., FastAPI]) -> None:
+    app = app_factory(rate_limit_user_rps=0, rate_limit_user_burst=1)
+    async with client_of(app) as client:
+        statuses = {
+            (await client.get("/api/alice/tasks", headers=bearer("alice"))).status_code
+            for _ in range(20)
+        }
+    assert statuses == {200}
+
+
+async def test_the_probes_are_not_limited(app_factory: Callable[..., FastAPI]) -> None:
+    app = app_factory(rate_limit_ip_rps=0.1, rate_limit_ip_burst=1)
+    async with client_of(app) as client:
+        statuses = {(await client.get("/healthz")).status_code for _ in range(10)}
+    assert statuses == {200}
+
+
+def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    clock = [0.0]
+    buckets = TokenBuckets("user", rate=2, burst=4, now=lambda: clock[0])
+    for _ in range(4):
+        buckets.take("alice")
+    with pytest.raises(RateLimited):
+        buckets.take("alice")
+    clock[0] = 0.5  # one token back
+    buckets.take("alice")
+    with pytest.raises(RateLimited):
+        buckets.take("alice")
+    clock[0] = 100.0  # refilled, but never beyond the burst
+    for _ in range(4):
+        buckets.take("alice")
+    with pytest.raises(RateLimited):
+        buckets.take("alice")
