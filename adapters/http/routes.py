@@ -27,6 +27,7 @@ from adapters.http.schemas import (
     task_json,
     tasks_json,
 )
+from application.ports import ListPosition
 from application.tasks import (
     CompleteTask,
     CreateTask,
@@ -113,15 +114,19 @@ async def list_tasks(
     page = await list_tasks.execute(
         owner, completed=query.completed, limit=query.limit, after=after
     )
+    body, shown = tasks_json(page.tasks)
     headers = {"X-Total-Count": str(page.total)}
     position = page.next_position
+    if shown < len(page.tasks):  # stopped at the size cap: the next page starts after the last
+        last = page.tasks[shown - 1]
+        position = ListPosition(created_at=last.created_at, task_id=last.id)
     if position is not None:
         link = {"limit": str(query.limit)}
         if query.completed is not None:
             link["completed"] = "true" if query.completed else "false"
         link["cursor"] = cursors.encode(owner, query.completed, position)
         headers["Link"] = f'<{_tasks_path(owner)}?{urlencode(link)}>; rel="next"'
-    return Response(tasks_json(page.tasks), media_type=JSON, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.post(

@@ -8,7 +8,7 @@ characters, at least one change); the models check shapes and types.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -72,9 +72,24 @@ def task_json(task: Task) -> bytes:
     return orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
 
 
-def tasks_json(tasks: Iterable[Task]) -> bytes:
-    """A list of tasks as JSON."""
-    return orjson.dumps([task_document(task) for task in tasks], option=orjson.OPT_UTC_Z)
+MAX_PAGE_BYTES: Final = 4 * 1024 * 1024
+
+
+def tasks_json(tasks: Sequence[Task], max_bytes: int = MAX_PAGE_BYTES) -> tuple[bytes, int]:
+    """A list of tasks as JSON, and how many of them it holds.
+
+    It stops before its size would pass ``max_bytes`` (always holding at least one task): a
+    thousand tasks with long descriptions would be 22 MB held in memory per slow reader.
+    """
+    parts: list[bytes] = []
+    size = 2
+    for task in tasks:
+        part = orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
+        size += len(part) + 1
+        if size > max_bytes and parts:
+            break
+        parts.append(part)
+    return b"[" + b",".join(parts) + b"]", len(parts)
 
 
 _Int64 = Annotated[int, Field(json_schema_extra={"format": "int64"})]

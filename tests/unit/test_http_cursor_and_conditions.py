@@ -120,4 +120,4 @@ def test_tasks_are_written_with_microseconds_even_when_zero(microsecond: int) ->
     written = json.loads(task_json(task))
     expected = f"2026-01-14T09:30:00.{microsecond:06d}Z"
     assert written["created_at"] == written["updated_at"] == written["completed_at"] == expected
-    assert json.loads(tasks_json([task])) == [written]
+    assert json.loads(tasks_json([task])[0]) == [written]
