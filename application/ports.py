@@ -87,13 +87,20 @@ class TaskRepository(Protocol):
     """
 
     async def add(
-        self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
+        self,
+        task: NewTask,
+        *,
+        at: datetime,
+        max_tasks: int | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> Creation:
         """Store a new task created at ``at`` (version 1, incomplete) and return it with its id.
 
-        With ``idempotency``, the key is recorded in the same transaction as the task. A key
-        already used (within 24 hours) with the same fingerprint returns the task as it was first
-        created (``replayed``) and stores nothing; with another fingerprint it raises
+        Raises ``TaskLimitReached`` (and stores nothing) when the owner already holds
+        ``max_tasks`` tasks (``None``: no limit), checked atomically with the insert. With
+        ``idempotency``, the key is recorded in the same transaction as the task. A key already
+        used (within 24 hours) with the same fingerprint returns the task as it was first created
+        (``replayed``) and stores nothing, whatever the limit; with another fingerprint it raises
         ``IdempotencyConflict``. A request whose key is held by one still in flight waits for it
         (bounded) and then replays it, or raises ``IdempotencyInProgress``.
         """

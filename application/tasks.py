@@ -58,12 +58,18 @@ class ListTasks:
         return await self._repository.list(owner, completed=completed, limit=limit, after=after)
 
 
-class CreateTask:
-    """Create a new, incomplete task for its owner."""
+DEFAULT_TASKS_PER_USER: Final = 10_000
 
-    def __init__(self, repository: TaskRepository, clock: Clock) -> None:
+
+class CreateTask:
+    """Create a new, incomplete task for its owner, who may hold at most ``max_tasks``."""
+
+    def __init__(
+        self, repository: TaskRepository, clock: Clock, max_tasks: int = DEFAULT_TASKS_PER_USER
+    ) -> None:
         self._repository = repository
         self._clock = clock
+        self._max_tasks = max_tasks
 
     async def execute(
         self,
@@ -73,7 +79,10 @@ class CreateTask:
         description: str | None = None,
         idempotency_key: str | None = None,
     ) -> Creation:
-        """Validate and store the task; raises ``InvalidTask`` for a bad title or description.
+        """Validate and store the task.
+
+        Raises ``InvalidTask`` for a bad title or description, ``TaskLimitReached`` when the
+        owner already holds ``max_tasks``.
 
         With an ``idempotency_key``, a retry of the same request returns the first creation
         (``replayed``) instead of creating another task; see ``TaskRepository.add``.
@@ -82,7 +91,9 @@ class CreateTask:
         idempotency = None
         if idempotency_key is not None:
             idempotency = IdempotencyKey(idempotency_key, _fingerprint(title, description))
-        return await self._repository.add(draft, at=self._clock.now(), idempotency=idempotency)
+        return await self._repository.add(
+            draft, at=self._clock.now(), max_tasks=self._max_tasks, idempotency=idempotency
+        )
 
 
 def _fingerprint(title: str, description: str | None) -> str:

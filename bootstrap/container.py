@@ -169,7 +169,12 @@ class Container(containers.DeclarativeContainer):
 
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)
-    create_task = providers.Singleton(CreateTask, repository=repository, clock=clock)
+    create_task = providers.Singleton(
+        CreateTask,
+        repository=repository,
+        clock=clock,
+        max_tasks=settings.provided.tasks_per_user_max,
+    )
     get_task = providers.Singleton(GetTask, repository=repository)
     last_saved = providers.Singleton(LastSaved)
     update_task = providers.Singleton(

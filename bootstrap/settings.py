@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
+    tasks_per_user_max: int = Field(default=10_000, ge=1, le=1_000_000)
     rate_limit_user_rps: float = Field(default=50, ge=0)
     rate_limit_user_burst: int = Field(default=200, ge=1)
     rate_limit_ip_rps: float = Field(default=5, ge=0)

@@ -10,6 +10,8 @@
 ``TaskNotFound``
     The owner has no task with that id: it does not exist, is someone else's, or the id is not a
     valid task id at all. The three are deliberately indistinguishable.
+``TaskLimitReached``
+    The owner already holds as many tasks as one user may; nothing was created.
 ``StaleVersion``
     A write was made conditional on a version of the task that is no longer current.
 """
@@ -40,6 +42,14 @@ class TaskNotFound(DomainError):
     def __init__(self, task_id: object) -> None:
         super().__init__("task not found")
         self.task_id = task_id
+
+
+class TaskLimitReached(DomainError):
+    """The owner holds as many tasks as a user may; a new one is refused."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a user holds at most {limit} tasks")
+        self.limit = limit
 
 
 class StaleVersion(DomainError):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from application.errors import AuthenticationFailed, IdempotencyConflict
 from application.ports import Creation, IdempotencyKey, ListPosition, Principal, TaskPage
-from domain.errors import StaleVersion
+from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, Task, UserId
 
 
@@ -33,7 +33,12 @@ class FakeTaskRepository:
         self._next_id = 1
 
     async def add(
-        self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
+        self,
+        task: NewTask,
+        *,
+        at: datetime,
+        max_tasks: int | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> Creation:
         if idempotency is not None:
             seen = self.keys.get((task.owner, idempotency.key))
@@ -42,6 +47,9 @@ class FakeTaskRepository:
                 if fingerprint != idempotency.fingerprint:
                     raise IdempotencyConflict()
                 return Creation(first, replayed=True)
+        owned = sum(1 for stored in self.tasks.values() if stored.owner == task.owner)
+        if max_tasks is not None and owned >= max_tasks:
+            raise TaskLimitReached(max_tasks)
         stored = Task(
             id=self._next_id,
             owner=task.owner,

@@ -61,7 +61,8 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     403: ("The path names another user (`forbidden`)", ()),
     404: ("No such task of this user (`task_not_found`)", ()),
     409: (
-        "Idempotency-Key reused with another body (`idempotency_conflict`) or still in "
+        "The user holds the most tasks one user may (`task_limit_reached`); or the "
+        "Idempotency-Key was used with another body (`idempotency_conflict`) or is still in "
         "flight (`idempotency_in_progress`, with Retry-After)",
         ("Retry-After",),
     ),

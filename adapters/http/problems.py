@@ -32,7 +32,13 @@ from application.errors import (
     TokenExpired,
     WriteContention,
 )
-from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
+from domain.errors import (
+    AccessDenied,
+    InvalidTask,
+    StaleVersion,
+    TaskLimitReached,
+    TaskNotFound,
+)
 
 RETRY_AFTER_SECONDS: Final = 2
 
@@ -234,6 +240,15 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+async def _task_limit_reached(request: Request, error: Exception) -> Response:
+    assert isinstance(error, TaskLimitReached)  # noqa: S101  # registered for this type only
+    return problem(
+        409,
+        ProblemCode.TASK_LIMIT_REACHED,
+        f"You hold {error.limit} tasks, the most one user may; delete some to add more.",
+    )
+
+
 async def _rate_limited(request: Request, error: Exception) -> Response:
     assert isinstance(error, RateLimited)  # noqa: S101  # registered for this type only
     return problem(
@@ -288,6 +303,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(WriteContention, _write_contention)
     app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(TaskLimitReached, _task_limit_reached)
     app.add_exception_handler(HTTPException, _http_error)
     # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

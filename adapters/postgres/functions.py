@@ -82,6 +82,10 @@ _VERSION = _param("p_version", BigInteger())
 _KEY = _param("p_key", Text())
 _FINGERPRINT = _param("p_fingerprint", Text())
 _EXPIRED_BEFORE = _param("p_expired_before", DateTime(timezone=True))
+_MAX_TASKS = _param("p_max_tasks", Integer())
+
+TASK_LIMIT_SQLSTATE: Final = "TL001"
+"""What a creation beyond the owner's task limit raises (a code of our own, class TL)."""
 
 
 def _sql(element: ClauseElement | TypeEngine[Any]) -> str:
@@ -204,11 +208,24 @@ LIST_TASKS: Final = SqlFunction(
     ),
 )
 
+# The owner's creations queue on a transaction lock, so two at the limit cannot both pass the
+# count; over it, the exception undoes the whole call (a claimed idempotency key too).
+_WITHIN_LIMIT: Final = "\n".join(
+    (
+        "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));",
+        "IF p_max_tasks IS NOT NULL AND"
+        f" ({_sql(select(func.count()).select_from(_tasks).where(_c.user_id == _OWNER))})"
+        " >= p_max_tasks THEN",
+        f"RAISE EXCEPTION 'task limit reached' USING ERRCODE = '{TASK_LIMIT_SQLSTATE}';",
+        "END IF;",
+    )
+)
+
 INSERT_TASK: Final = SqlFunction(
     name="taskapi_insert_task",
-    params=(_OWNER, _TITLE, _DESCRIPTION, _AT),
+    params=(_OWNER, _TITLE, _DESCRIPTION, _AT, _MAX_TASKS),
     returns=f"SETOF {_tasks.name}",
-    body=f"RETURN QUERY {_sql(_INSERT)};",
+    body=f"{_WITHIN_LIMIT}\nRETURN QUERY {_sql(_INSERT)};",
 )
 
 # Stores the entity as the domain made it, if the row is still at the version it was loaded at.
@@ -284,7 +301,7 @@ _THIS_KEY = (_keys.c.user_id == _OWNER, _keys.c.key == _KEY)
 # decides what that means (replay, conflict, in progress).
 CREATE_TASK_ONCE: Final = SqlFunction(
     name="taskapi_create_task_once",
-    params=(_OWNER, _KEY, _FINGERPRINT, _TITLE, _DESCRIPTION, _AT, _EXPIRED_BEFORE),
+    params=(_OWNER, _KEY, _FINGERPRINT, _TITLE, _DESCRIPTION, _AT, _EXPIRED_BEFORE, _MAX_TASKS),
     returns=f"TABLE (claimed BOOLEAN, fingerprint TEXT, {_TASK_TABLE_COLUMNS})",
     declare=f"taken TEXT;\nkept_fingerprint TEXT;\nkept_task JSONB;\nstored {_tasks.name};",
     settings=(f"lock_timeout = '{IDEMPOTENCY_WAIT}'",),
@@ -298,6 +315,7 @@ CREATE_TASK_ONCE: Final = SqlFunction(
             f" jsonb_populate_record(NULL::{_tasks.name}, kept_task) AS kept;",
             "RETURN;",
             "END IF;",
+            _WITHIN_LIMIT,
             f"{_sql(_INSERT)} INTO stored;",
             _sql(
                 update(_keys).where(*_THIS_KEY).values(task=func.to_jsonb(literal_column("stored")))
@@ -310,7 +328,7 @@ CREATE_TASK_ONCE: Final = SqlFunction(
 
 
 FUNCTIONS: Final = (GET_TASK, LIST_TASKS, INSERT_TASK, SAVE_TASK, DELETE_TASK, CREATE_TASK_ONCE)
-"""Every function, in the order migration 0004 creates them."""
+"""Every function, in the order migration 0004 created them (0006 replaced the two creating)."""
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from adapters.postgres.functions import (
     INSERT_TASK,
     LIST_TASKS,
     SAVE_TASK,
+    TASK_LIMIT_SQLSTATE,
 )
 from adapters.postgres.mapper import to_domain
 from adapters.postgres.row_security import BEGIN_AS_JANITOR, IDEMPOTENCY_KEY_LIFETIME
@@ -33,7 +34,7 @@ from adapters.postgres.sql import compile_sql
 from adapters.postgres.tables import IdempotencyKeyRow
 from application.errors import IdempotencyConflict, IdempotencyInProgress
 from application.ports import Creation, IdempotencyKey, ListPosition, TaskPage
-from domain.errors import StaleVersion
+from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, Task, UserId
 
 _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
@@ -55,14 +56,19 @@ class SqlTaskRepository:
         self._database = database
 
     async def add(
-        self, task: NewTask, *, at: datetime, idempotency: IdempotencyKey | None = None
+        self,
+        task: NewTask,
+        *,
+        at: datetime,
+        max_tasks: int | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> Creation:
-        if idempotency is None:
-            rows = await self._database.fetch(
-                INSERT_TASK.call, task.owner, task.title, task.description, at
-            )
-            return Creation(to_domain(rows[0]), replayed=False)
         try:
+            if idempotency is None:
+                rows = await self._database.fetch(
+                    INSERT_TASK.call, task.owner, task.title, task.description, at, max_tasks
+                )
+                return Creation(to_domain(rows[0]), replayed=False)
             rows = await self._database.fetch(
                 CREATE_TASK_ONCE.call,
                 task.owner,
@@ -72,10 +78,15 @@ class SqlTaskRepository:
                 task.description,
                 at,
                 at - IDEMPOTENCY_KEY_LIFETIME,
+                max_tasks,
             )
         except asyncpg.exceptions.LockNotAvailableError:
             # The first request with this key is still in flight after the function's lock wait.
             raise IdempotencyInProgress() from None
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == TASK_LIMIT_SQLSTATE and max_tasks is not None:
+                raise TaskLimitReached(max_tasks) from None
+            raise
         [row] = rows
         if row["claimed"]:
             return Creation(to_domain(row), replayed=False)

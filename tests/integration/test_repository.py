@@ -20,8 +20,8 @@ from adapters.postgres.functions import CREATE_TASK_ONCE, LIST_TASKS
 from adapters.postgres.repository import SqlTaskRepository
 from adapters.postgres.row_security import IDEMPOTENCY_KEY_LIFETIME
 from application.errors import IdempotencyConflict, IdempotencyInProgress, StorageUnavailable
-from application.ports import IdempotencyKey, ListPosition
-from domain.errors import StaleVersion
+from application.ports import Creation, IdempotencyKey, ListPosition
+from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, TaskChanges, UserId
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
@@ -417,7 +417,7 @@ async def test_a_key_held_in_flight_too_long_is_in_progress(
         # Another request's transaction has claimed the key and not committed.
         await holder.execute("BEGIN")
         await holder.fetch(
-            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "held", None, T0, T0
+            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "held", None, T0, T0, None
         )
         started = asyncio.get_running_loop().time()
         with pytest.raises(IdempotencyInProgress):
@@ -441,7 +441,7 @@ async def test_a_key_committed_by_its_first_request_meanwhile_is_replayed(
     try:
         await holder.execute("BEGIN")
         [first] = await holder.fetch(
-            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "first", None, T0, T0
+            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "first", None, T0, T0, None
         )
         waiting = asyncio.create_task(repository.add(draft("first"), at=T0, idempotency=KEY))
         await asyncio.sleep(0.3)
@@ -452,3 +452,40 @@ async def test_a_key_committed_by_its_first_request_meanwhile_is_replayed(
         await holder.close()
     assert replay.replayed
     assert replay.task.id == first["id"]
+
+
+async def test_racing_creates_at_the_limit_never_pass_it(repository: SqlTaskRepository) -> None:
+    async def create(number: int) -> bool:
+        try:
+            await repository.add(draft(f"t{number}"), at=at(number), max_tasks=5)
+        except TaskLimitReached:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(create(number) for number in range(12)))
+    assert outcomes.count(True) == 5
+    page = await repository.list(ALICE, limit=50)
+    assert page.total == 5
+    # Another user's limit is their own.
+    await repository.add(draft("bob's", owner=BOB), at=at(99), max_tasks=5)
+
+
+async def test_an_idempotent_create_at_the_limit_keeps_no_key_and_a_replay_still_replays(
+    repository: SqlTaskRepository,
+) -> None:
+    first = await repository.add(
+        draft("one"), at=at(0), max_tasks=1, idempotency=IdempotencyKey("k1", "f1")
+    )
+    replay = await repository.add(
+        draft("one"), at=at(1), max_tasks=1, idempotency=IdempotencyKey("k1", "f1")
+    )
+    assert replay == Creation(first.task, replayed=True)
+    with pytest.raises(TaskLimitReached):
+        await repository.add(
+            draft("two"), at=at(2), max_tasks=1, idempotency=IdempotencyKey("k2", "f2")
+        )
+    await repository.delete(ALICE, first.task.id)
+    later = await repository.add(
+        draft("two"), at=at(3), max_tasks=1, idempotency=IdempotencyKey("k2", "f2")
+    )
+    assert later.replayed is False  # k2 was not kept by the refused call
