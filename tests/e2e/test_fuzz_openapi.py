@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from domain.text import TITLE_MAX_LENGTH
 from tests.e2e.helpers import create
 from tests.tokens import make_token
 
@@ -98,6 +99,11 @@ async def fuzzed(client: httpx.AsyncClient) -> BaseSchema:
     return await _served_schema(client)
 
 
+def _long_only_by_white_space(body: object) -> bool:
+    title = body.get("title") if isinstance(body, dict) else None
+    return isinstance(title, str) and len(title) > TITLE_MAX_LENGTH >= len(title.strip())
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 @settings(
@@ -145,6 +151,11 @@ async def test_operation_conforms_to_the_document(
         content=_content(sent),
     )
 
-    # Invalid data must also be refused (with a 4xx) when it was generated to be invalid.
-    extra = [negative_data_rejection] if mode == GenerationMode.NEGATIVE else []
+    # Invalid data must also be refused (with a 4xx) when it was generated to be invalid; except a
+    # title over maxLength only by white space around it, which the contract trims first.
+    extra = (
+        [negative_data_rejection]
+        if mode == GenerationMode.NEGATIVE and not _long_only_by_white_space(sent.get("json"))
+        else []
+    )
     case.validate_response(response, checks=[*CHECKS, *extra])
