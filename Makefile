@@ -101,4 +101,4 @@ openapi: install
 	$(BIN)/taskapi openapi > openapi.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .cache

@@ -2,10 +2,11 @@
 
 ``tests/typed_client/`` pins openapi-typescript, openapi-fetch, TypeScript and Redocly's CLI
 through its lock file; Node and npm are Debian's (``make node`` installs them as root). The test
-installs the lock with ``npm ci`` (once per lock), fetches ``/openapi.json`` from a real server,
-generates ``schema.d.ts`` from it, compiles ``flow.ts`` (written against the contract, API.md)
-with ``tsc --strict`` and runs it against that server. A document that types a request or an
-answer differently from what the server does fails here, at compile time or at run time.
+installs the lock with ``npm ci`` into ``.cache/typed-client`` (once per lock), fetches
+``/openapi.json`` from a real server, generates ``schema.d.ts`` from it, compiles ``flow.ts``
+(written against the contract, API.md) with ``tsc --strict`` and runs it against that server.
+A document that types a request or an answer differently from what the server does fails here,
+at compile time or at run time.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from tests.process import taskapi_serve
 from tests.tokens import SECRET, make_token
 
 TYPED_CLIENT: Final = Path(__file__).resolve().parents[1] / "typed_client"
-NODE_MODULES: Final = TYPED_CLIENT / "node_modules"
+SOURCES: Final = ("package.json", "package-lock.json", "tsconfig.json", "flow.ts")
+# Built outside the source tree (gitignored, removed by `make clean`): npm's packages, the
+# generated schema and the compiled flow never land among the tests.
+WORK: Final = Path(__file__).resolve().parents[2] / ".cache" / "typed-client"
+NODE_MODULES: Final = WORK / "node_modules"
 TOOLS: Final = NODE_MODULES / ".bin"
 # Written after a successful `npm ci`: the digest of the manifest and lock it installed.
 STAMP: Final = NODE_MODULES / ".taskapi-installed"
-SCHEMA: Final = TYPED_CLIENT / "generated" / "schema.d.ts"
+SCHEMA: Final = WORK / "generated" / "schema.d.ts"
 NODE: Final = shutil.which("node")
 NPM: Final = shutil.which("npm")
 USER: Final = "frontend"
@@ -79,12 +84,15 @@ def lock_digest() -> str:
 
 @pytest.fixture(scope="module")
 def tools() -> Path:
-    """``tests/typed_client/node_modules`` exactly as the lock says; ``npm ci`` only when stale."""
+    """The pinned packages, exactly as the lock says (``npm ci`` only when stale), in ``WORK``."""
     assert NPM is not None
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in SOURCES:
+        shutil.copyfile(TYPED_CLIENT / name, WORK / name)
     digest = lock_digest()
     if not STAMP.is_file() or STAMP.read_text() != digest:
         # --ignore-scripts: nothing in the lock needs an install script to work.
-        installed = run(NPM, "ci", "--ignore-scripts", cwd=TYPED_CLIENT, timeout=600)
+        installed = run(NPM, "ci", "--ignore-scripts", cwd=WORK, timeout=600)
         assert installed.returncode == 0, output(installed)
         STAMP.write_text(digest)
     return TOOLS
@@ -110,7 +118,7 @@ def test_a_client_generated_from_the_document_compiles_strictly_and_works(
     base, path = document
     SCHEMA.parent.mkdir(exist_ok=True)
     started = time.monotonic()
-    generated = run(tools / "openapi-typescript", path, "--output", SCHEMA, cwd=TYPED_CLIENT)
+    generated = run(tools / "openapi-typescript", path, "--output", SCHEMA, cwd=WORK)
     assert generated.returncode == 0, output(generated)
     generated_at = time.monotonic()
 
@@ -118,13 +126,13 @@ def test_a_client_generated_from_the_document_compiles_strictly_and_works(
     compiled = run(
         tools / "tsc",
         "--project",
-        TYPED_CLIENT,
+        WORK,
         "--strict",
         "--noEmit",
         "false",
         "--outDir",
         out,
-        cwd=TYPED_CLIENT,
+        cwd=WORK,
     )
     assert compiled.returncode == 0, (
         f"flow.ts does not compile against the document:\n{output(compiled)}"
