@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec
+from adapters.http.observability import SampledLog
 from adapters.http.rate_limits import RateLimits, TokenBuckets
 from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
@@ -44,6 +46,9 @@ def _pool_options(settings: Settings) -> PoolOptions:
 def _database_options(settings: Settings) -> DatabaseOptions:
     return settings.database()
 
+
+SECURITY_LOG_LINES_PER_SECOND = 20
+"""Refused requests logged in full per second; the rest are counted in one line (see SampledLog)."""
 
 JWKS_REFETCH_MIN_INTERVAL = 30.0
 """At most one JWKS fetch per this many seconds (an unknown ``kid`` asks for one)."""
@@ -166,6 +171,9 @@ class Container(containers.DeclarativeContainer):
     )
     cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
     rate_limits = providers.Singleton(_rate_limits, settings)
+    security_log = providers.Singleton(
+        SampledLog, logging.getLogger("taskapi.security"), per_second=SECURITY_LOG_LINES_PER_SECOND
+    )
 
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)

@@ -107,7 +107,7 @@ def build_app(
     stamp_log_records_with_request_id()
     app.state.container = container
     registry = registry or CollectorRegistry()
-    metrics = HttpMetrics(registry)
+    metrics = app.state.metrics = HttpMetrics(registry)
     app.include_router(router)
     install_problem_handlers(app)
 

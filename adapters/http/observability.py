@@ -1,7 +1,13 @@
-"""Prometheus metrics of the HTTP layer (recorded by ``RequestEdgeMiddleware``)."""
+"""Prometheus metrics of the HTTP layer (recorded by ``RequestEdgeMiddleware``); log sampling."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import time
+from collections import Counter as Counter_
+from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -30,6 +36,12 @@ class HttpMetrics:
         self.in_flight = Gauge(
             "taskapi_http_requests_in_flight", "Requests being served now", registry=registry
         )
+        self.limited = Counter(
+            "taskapi_http_requests_limited",
+            "Requests refused by a limit: rate per user or per address, tasks per user",
+            ["limit"],
+            registry=registry,
+        )
         # labels() takes a lock and builds a key each call; the label sets are few and fixed.
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._histograms: dict[tuple[str, str], Histogram] = {}
@@ -46,3 +58,50 @@ class HttpMetrics:
         if histogram is None:
             histogram = self._histograms[(method, route)] = self.latency.labels(method, route)
         histogram.observe(seconds)
+
+
+class SampledLog:
+    """At most ``per_second`` lines a second on ``logger``; the rest are counted, not written.
+
+    A flood of refused requests from many addresses (each within its own rate limit) would
+    otherwise be a flood of log lines. What is dropped is reported in one line when the second
+    ends, so the count is never lost.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        per_second: int = 20,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._per_second = per_second
+        self._now = now
+        self._window_started = -math.inf
+        self._written = 0
+        self._suppressed: Counter_[str] = Counter_()
+        self._report: asyncio.TimerHandle | None = None
+
+    def warning(self, message: str, extra: dict[str, object]) -> None:
+        """Write the line, unless this second's share is spent; then count it by ``event``."""
+        now = self._now()
+        if now - self._window_started >= 1.0:
+            self._window_started, self._written = now, 0
+        if self._written < self._per_second:
+            self._written += 1
+            self._logger.warning(message, extra=extra)
+            return
+        self._suppressed[str(extra.get("event", message))] += 1
+        if self._report is None:
+            delay = max(0.0, self._window_started + 1.0 - now)
+            self._report = asyncio.get_running_loop().call_later(delay, self.report_suppressed)
+
+    def report_suppressed(self) -> None:
+        """One line with how many lines were left out, by event (called when the second ends)."""
+        self._report = None
+        if self._suppressed:
+            counts, self._suppressed = dict(self._suppressed), Counter_()
+            self._logger.warning(
+                "log lines suppressed",
+                extra={"event": "suppressed", "suppressed": counts, "total": sum(counts.values())},
+            )

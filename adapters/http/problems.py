@@ -20,7 +20,8 @@ from starlette.responses import Response
 
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
-from adapters.http.dependencies import current_principal, owner
+from adapters.http.dependencies import current_principal, owner, provided
+from adapters.http.observability import HttpMetrics, SampledLog
 from adapters.http.rate_limits import RateLimited
 from adapters.http.schemas import PROBLEM_JSON, ProblemCode
 from application.errors import (
@@ -42,8 +43,9 @@ from domain.errors import (
 
 RETRY_AFTER_SECONDS: Final = 2
 
-security_log = logging.getLogger("taskapi.security")
 error_log = logging.getLogger("taskapi.errors")
+
+_security_log: Final = provided("security_log", SampledLog)
 
 _CODES_BY_STATUS: Final = {
     400: ProblemCode.BAD_REQUEST,
@@ -87,9 +89,12 @@ def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def log_security_event(request: Request, status: int, reason: str, subject: str | None) -> None:
-    """One structured line per refused request (401/403). Never the token or the secret."""
-    security_log.warning(
+async def log_security_event(
+    request: Request, status: int, reason: str, subject: str | None
+) -> None:
+    """One structured line per refused request (401/403), sampled. Never the token or the secret."""
+    sampled = await _security_log(request)
+    sampled.warning(
         "request refused",
         extra={
             "event": "auth_failure" if status == HTTPStatus.UNAUTHORIZED else "access_denied",
@@ -105,7 +110,7 @@ def log_security_event(request: Request, status: int, reason: str, subject: str 
 
 async def _authentication_failed(request: Request, error: Exception) -> Response:
     assert isinstance(error, AuthenticationFailed)  # noqa: S101  # registered for this type only
-    log_security_event(request, 401, error.reason, error.subject)
+    await log_security_event(request, 401, error.reason, error.subject)
     if isinstance(error, TokenExpired):
         code, detail, challenge = (
             ProblemCode.TOKEN_EXPIRED,
@@ -125,7 +130,7 @@ async def _authentication_failed(request: Request, error: Exception) -> Response
 
 async def _access_denied(request: Request, error: Exception) -> Response:
     subject = getattr(request.state, "subject", None)
-    log_security_event(request, 403, "path user is not the token's user", subject)
+    await log_security_event(request, 403, "path user is not the token's user", subject)
     return problem(403, ProblemCode.FORBIDDEN, "You may only access your own tasks.")
 
 
@@ -240,8 +245,14 @@ async def _storage_unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+def _count_limited(request: Request, limit: str) -> None:
+    metrics: HttpMetrics = request.app.state.metrics
+    metrics.limited.labels(limit).inc()
+
+
 async def _task_limit_reached(request: Request, error: Exception) -> Response:
     assert isinstance(error, TaskLimitReached)  # noqa: S101  # registered for this type only
+    _count_limited(request, "tasks_per_user")
     return problem(
         409,
         ProblemCode.TASK_LIMIT_REACHED,
@@ -251,6 +262,7 @@ async def _task_limit_reached(request: Request, error: Exception) -> Response:
 
 async def _rate_limited(request: Request, error: Exception) -> Response:
     assert isinstance(error, RateLimited)  # noqa: S101  # registered for this type only
+    _count_limited(request, f"rate_{error.policy}")
     return problem(
         429,
         ProblemCode.RATE_LIMITED,

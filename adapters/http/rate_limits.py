@@ -23,6 +23,7 @@ class RateLimited(Exception):
 
     def __init__(self, policy: str, quota: int, window: int, retry_after: int) -> None:
         super().__init__(f"rate limited ({policy})")
+        self.policy = policy
         self.headers = {
             "Retry-After": str(retry_after),
             "RateLimit-Policy": f'"{policy}";q={quota};w={window}',

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.http.rate_limits import RateLimited, TokenBuckets
 from tests.e2e.helpers import assert_problem
@@ -29,6 +30,7 @@ async def test_a_user_over_the_limit_gets_429_with_the_rate_limit_headers(
             for _ in range(4)
         ]
         others = await client.get("/api/bob/tasks", headers=bearer("bob"))
+        metrics = await client.get("/metrics")
     assert [response.status_code for response in created] == [201, 201, 201, 429]
     limited = created[-1]
     assert_problem(limited, 429, "rate_limited")
@@ -37,6 +39,7 @@ async def test_a_user_over_the_limit_gets_429_with_the_rate_limit_headers(
     assert limited.headers["ratelimit"] == '"user";r=0;t=1'
     assert len(repository.tasks) == 3  # the refused one created nothing
     assert others.status_code == 200  # another user has a bucket of their own
+    assert limited_count(metrics.text, "rate_user") == 1
 
 
 async def test_failed_authentications_are_limited_by_address_not_the_valid_users_there(
@@ -52,12 +55,26 @@ async def test_failed_authentications_are_limited_by_address_not_the_valid_users
         valid_there = await attacker.get("/api/alice/tasks", headers=bearer("alice"))
     async with client_of(app, "203.0.113.9") as elsewhere:
         refused_elsewhere = await elsewhere.get("/api/alice/tasks", headers=bad)
+        metrics = await elsewhere.get("/metrics")
     assert statuses == [401, 401, 429, 429]
     assert_problem(limited, 429, "rate_limited")
     assert limited.headers["retry-after"] == "2"
     assert limited.headers["ratelimit-policy"] == '"address";q=2;w=4'
     assert valid_there.status_code == 200
     assert_problem(refused_elsewhere, 401, "unauthorized")
+    assert limited_count(metrics.text, "rate_address") == 3
+    assert limited_count(metrics.text, "rate_user") == 0
+
+
+def limited_count(exposition: str, limit: str) -> float:
+    """``taskapi_http_requests_limited_total{limit=...}`` in a /metrics page (0 when absent)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "taskapi_http_requests_limited_total" and sample.labels == {
+                "limit": limit
+            }:
+                return sample.value
+    return 0
 
 
 async def test_zero_turns_a_limit_off(app_factory: Callable[..., FastAPI]) -> None:

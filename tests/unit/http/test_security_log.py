@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from adapters.http.observability import SampledLog
+from bootstrap.container import SECURITY_LOG_LINES_PER_SECOND
 from tests.e2e.helpers import create
 from tests.tokens import OTHER_SECRET, SECRET, make_token
 
@@ -114,3 +119,42 @@ async def test_successful_and_other_failed_requests_write_no_security_record(
 
     assert [r.status_code for r in (created, listed, invalid, missing)] == [201, 200, 400, 404]
     assert [record for record in caplog.records if record.name == SECURITY] == []
+
+
+async def test_a_flood_of_refusals_is_sampled_and_what_was_left_out_is_counted(
+    app_factory: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each bad token from an address of its own, so no per-address limit stops the flood first.
+    app = app_factory(rate_limit_ip_rps=5, rate_limit_ip_burst=1)
+    bad = {"Authorization": f"Bearer {make_token('alice', secret=OTHER_SECRET)}"}
+    caplog.set_level(logging.INFO, logger=SECURITY)
+    statuses = []
+    for n in range(SECURITY_LOG_LINES_PER_SECOND + 15):
+        transport = httpx.ASGITransport(app=app, client=(f"198.51.100.{n}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            statuses.append((await client.get("/api/alice/tasks", headers=bad)).status_code)
+    assert set(statuses) == {401}
+    written = [r for r in caplog.records if r.name == SECURITY]
+    assert len(written) == SECURITY_LOG_LINES_PER_SECOND
+    assert {r.getMessage() for r in written} == {"request refused"}
+
+    await asyncio.sleep(1.1)  # the second ends: one line reports what was left out
+
+    report = [r for r in caplog.records if r.name == SECURITY][SECURITY_LOG_LINES_PER_SECOND:]
+    assert [r.getMessage() for r in report] == ["log lines suppressed"]
+    assert getattr(report[0], "suppressed", None) == {"auth_failure": 15}
+    assert getattr(report[0], "total", None) == 15
+
+
+async def test_sampling_starts_again_each_second(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    sampled = SampledLog(logging.getLogger("tests.sampled"), per_second=2, now=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="tests.sampled")
+    for second in (0.0, 0.5, 1.0, 1.2, 1.4):
+        now[0] = second
+        sampled.warning("line", {"event": "e"})
+    # 0.0 and 0.5 in the first second; 1.0 and 1.2 in the next, whose third (1.4) is counted.
+    assert [r.getMessage() for r in caplog.records] == ["line"] * 4
+    sampled.report_suppressed()
+    assert caplog.records[-1].getMessage() == "log lines suppressed"
+    assert getattr(caplog.records[-1], "suppressed", None) == {"e": 1}

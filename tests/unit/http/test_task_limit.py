@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from tests.e2e.helpers import assert_problem
 from tests.fakes import FakeTaskRepository
 from tests.tokens import bearer
+from tests.unit.http.test_rate_limits import limited_count
 
 
 def client_of(app: FastAPI) -> httpx.AsyncClient:
@@ -28,6 +29,7 @@ async def test_a_create_beyond_the_limit_is_409_and_creates_nothing(
         ]
         refused = await client.post("/api/alice/tasks", json={"title": "t2"}, headers=bearer())
         others = await client.post("/api/bob/tasks", json={"title": "b"}, headers=bearer("bob"))
+        metrics = await client.get("/metrics")
     assert statuses == [201, 201]
     problem = assert_problem(refused, 409, "task_limit_reached")
     assert "2" in problem["detail"]
@@ -36,6 +38,7 @@ async def test_a_create_beyond_the_limit_is_409_and_creates_nothing(
         "t1",
     ]
     assert others.status_code == 201  # the limit is per user
+    assert limited_count(metrics.text, "tasks_per_user") == 1
 
 
 async def test_an_idempotent_replay_still_replays_at_the_limit_and_a_new_key_is_kept_for_later(
