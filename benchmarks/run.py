@@ -105,8 +105,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(db_url: str, secret: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+def server(
+    db_url: str, secret: str, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     env = {**os.environ, "DATABASE_URL": db_url, "JWT_SECRET": secret, "LOG_LEVEL": "WARNING"}
+    env.update(settings)
     subprocess.run([str(TASKAPI), "migrate"], env=env, check=True, capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
