@@ -17,7 +17,6 @@ from adapters.postgres.repository import SqlIdempotencyKeyJanitor
 from application.errors import StorageUnavailable
 from application.ports import Clock
 from bootstrap.container import Container
-from bootstrap.logging import configure_logging
 from bootstrap.settings import Settings, load_settings
 
 log = logging.getLogger("taskapi")
@@ -49,16 +48,6 @@ async def purge_idempotency_keys_forever(
         else:
             if purged:
                 log.info("idempotency keys purged", extra={"count": purged})
-
-
-def create_worker_app() -> FastAPI:
-    """The factory ``taskapi serve --workers N`` gives uvicorn.
-
-    Each worker is a new process, so it configures its own (JSON) logging before the app.
-    """
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:

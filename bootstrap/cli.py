@@ -27,19 +27,20 @@ DEV_USER = "dev-user"
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def _serve(settings: Settings, host: str, port: int) -> None:
+    """Serve with one process: scale with replicas, each with whole metrics and limits.
+
+    A supervisor (the container runtime, systemd) restarts a replica that dies.
+    """
     configure_logging(settings.log_level)
-    # Fail here, in one line, rather than in each worker.
+    # Fail here, in one line, before uvicorn starts.
     settings.database()
     settings.token_verification()
     app = create_app(settings)
     uvicorn.run(
-        # One worker serves the app built (and checked) here; several each build their own.
-        app if workers == 1 else "bootstrap.app:create_worker_app",
-        factory=workers != 1,
+        app,
         host=host,
         port=port,
-        workers=workers,
         loop="uvloop",
         http=BoundedHttpToolsProtocol,
         log_config=None,
@@ -160,7 +161,7 @@ def _dev_serve(host: str, port: int) -> None:
         f"API docs: {base}/docs    Stop: Ctrl-C\n",
         flush=True,
     )
-    _serve(settings, host, port, workers=1)
+    _serve(settings, host, port)
 
 
 def _positive_int(raw: str) -> int:
@@ -176,7 +177,6 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API on DATABASE_URL")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
     migrate = commands.add_parser("migrate", help="apply the migrations to DATABASE_URL")
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     migrate.add_argument(
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = load_settings()
         if args.command == "serve":
-            _serve(settings, args.host, args.port, args.workers)
+            _serve(settings, args.host, args.port)
         elif args.command == "migrate":
             _migrate(settings, args.revision, args.down)
         elif args.command == "create-login":

@@ -215,7 +215,8 @@ def _wait_until_listening(
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"pgbouncer did not listen on {port} within {timeout} s")
+            text = log.read_text() if log.exists() else ""
+            raise RuntimeError(f"pgbouncer did not listen on {port} within {timeout} s:\n{text}")
         time.sleep(0.05)
 
 

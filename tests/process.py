@@ -79,9 +79,16 @@ def taskapi_serve(
                         break
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "server did not become healthy"
+                assert time.monotonic() < deadline, (
+                    f"server did not become healthy in {timeout} s:\n{log_path.read_text()}"
+                )
                 time.sleep(0.05)
             yield base, process
+        except BaseException:
+            # Whatever failed inside the block, the server's side of the story is shown with it.
+            log.flush()
+            sys.stderr.write(f"--- taskapi serve log ({log_path}) ---\n{log_path.read_text()}")
+            raise
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

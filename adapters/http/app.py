@@ -9,7 +9,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.cors import CORSMiddleware
@@ -49,12 +49,17 @@ def _is_bearer(request: Request, token: str) -> bool:
 
 
 def _serve_docs(app: FastAPI) -> None:
-    """Swagger UI at ``/docs``, its script and styles served from the package that ships them.
+    """``/openapi.json``, and Swagger UI at ``/docs`` with assets from the package that ships them.
 
     FastAPI's documented way to self-host them: the page works offline, and loads no script
     from a CDN without an integrity check onto a page where users paste tokens.
     """
     assets = "/docs/assets"
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     app.mount(assets, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
@@ -92,7 +97,7 @@ def build_app(
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         servers=[{"url": "/", "description": "This server"}],
         openapi_tags=_TAGS,
-        openapi_url="/openapi.json" if docs_enabled else None,
+        openapi_url=None,  # served by _serve_docs as a route, so the access log names it
         docs_url=None,  # served below, with its assets: no CDN on a page where tokens are pasted
         redoc_url=None,
         lifespan=lifespan,

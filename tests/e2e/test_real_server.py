@@ -9,14 +9,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.process import taskapi_serve
+from tests.process import taskapi, taskapi_serve
 from tests.tokens import SECRET, bearer
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path, clean_tasks: None) -> Iterator[str]:
-    with taskapi_serve(tmp_path, DATABASE_URL=database_url, JWT_SECRET=SECRET) as (base, _):
-        yield base
+def server_and_log(
+    database_url: str, tmp_path: Path, clean_tasks: None
+) -> Iterator[tuple[str, Path]]:
+    with taskapi_serve(
+        tmp_path, DATABASE_URL=database_url, JWT_SECRET=SECRET, LOG_LEVEL="INFO"
+    ) as (base, _):
+        yield base, tmp_path / "server.log"
+
+
+@pytest.fixture
+def server(server_and_log: tuple[str, Path]) -> str:
+    return server_and_log[0]
 
 
 def test_the_served_api_works_end_to_end(server: str) -> None:
@@ -57,25 +66,38 @@ def test_the_served_api_refuses_a_streamed_oversized_body(server: str) -> None:
         assert response.status_code == 413
 
 
-def test_several_workers_serve_and_log_json(
-    database_url: str, tmp_path: Path, clean_tasks: None
-) -> None:
-    with (
-        taskapi_serve(
-            tmp_path, args=("--workers", "2"), DATABASE_URL=database_url, JWT_SECRET=SECRET
-        ) as (base, _),
-        httpx.Client(base_url=base, timeout=10) as http,
-    ):
-        for _ in range(6):
-            assert http.get("/api/alice/tasks", headers=bearer()).status_code == 200
-    lines = [
-        json.loads(line)
-        for line in (tmp_path / "server.log").read_text().splitlines()
-        if line.startswith("{")
+def test_serve_has_no_workers_option(tmp_path: Path) -> None:
+    # One process per replica (README): metrics, rate limits and caches are whole per process.
+    result = taskapi(
+        "serve",
+        "--workers",
+        "2",
+        cwd=tmp_path,
+        JWT_SECRET=SECRET,
+        DATABASE_URL="postgresql://u@127.0.0.1:1/db",
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments: --workers 2" in result.stderr
+
+
+def test_every_request_is_one_json_access_line(server_and_log: tuple[str, Path]) -> None:
+    base, log = server_and_log
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for n in range(3):
+            headers = {**bearer(), "X-Request-ID": f"once-{n}"}
+            assert http.get("/api/alice/tasks", headers=headers).status_code == 200
+        assert http.get("/docs").status_code == 200
+        assert http.get("/openapi.json").status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("message") == "request"]
+    access = [line for line in access if line["route"] != "/healthz"]  # the start-up probes
+    assert [line["request_id"] for line in access[:3]] == ["once-0", "once-1", "once-2"]
+    assert {line["logger"] for line in access} == {"taskapi.access"}
+    assert [line["route"] for line in access] == [
+        *["/api/{user_id}/tasks"] * 3,
+        "/docs",
+        "/openapi.json",
     ]
-    access = [line for line in lines if line.get("logger") == "taskapi.access"]
-    assert len(access) >= 6  # every worker logs its requests, as JSON
-    assert {line["route"] for line in access} >= {"/api/{user_id}/tasks"}
 
 
 @pytest.mark.parametrize(
