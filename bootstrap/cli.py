@@ -1,4 +1,4 @@
-"""The ``taskapi`` command: ``serve``, ``migrate``, ``token``, and ``dev`` (``make run``)."""
+"""The ``taskapi`` command: ``serve``, ``migrate``, ``token``, the operators' tools, and ``dev``."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ import secrets
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from jose import jwt
 
 from adapters.http.server import BoundedHttpToolsProtocol
-from adapters.postgres.engine import DatabaseUrlError
+from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
+from adapters.postgres.errors import explain
 from bootstrap.app import create_app
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigError, Settings, load_settings
+from domain.text import is_valid_user_id
 
 DEV_DATA_DIR = Path(".data")
 DEV_USER = "dev-user"
@@ -56,16 +59,60 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     )
 
 
+class CommandFailed(Exception):
+    """A command could not do its work; the message says what to check, in a line."""
+
+
+_Result = TypeVar("_Result")
+
+
+def _on_database(settings: Settings, work: Callable[[DatabaseOptions], _Result]) -> _Result:
+    """Run ``work`` on the configured database; a failure to use it becomes one line."""
+    options = settings.database()
+    try:
+        return work(options)
+    except Exception as error:
+        reason = explain(error, options)
+        if reason is None:
+            raise
+        raise CommandFailed(f"{options.redacted()}: {reason}") from None
+
+
 def _migrate(settings: Settings, revision: str, down: bool) -> None:
     # Imported here: Alembic is only needed by this command, and slows every start-up.
     from adapters.postgres.migrate import downgrade, upgrade  # noqa: PLC0415
 
-    options = settings.database()
-    if down:
-        downgrade(options, revision)
-    else:
-        upgrade(options, revision)
+    options = _on_database(
+        settings, lambda db: (downgrade if down else upgrade)(db, revision) or db
+    )
     print(f"taskapi: database at {options.redacted()} is at revision {revision}")
+
+
+def _migration_status(settings: Settings) -> None:
+    from adapters.postgres.migrate import status  # noqa: PLC0415  # see _migrate
+
+    found = _on_database(settings, status)
+    current = f"{found.current.id} ({found.current.title})" if found.current else "none (empty)"
+    print(f"current: {current}")
+    print(f"head:    {found.head.id} ({found.head.title})")
+    if not found.pending:
+        print("pending: none; the database is up to date")
+    for revision in found.pending:
+        print(f"pending: {revision.id} ({revision.title})")
+
+
+def _delete_user(settings: Settings, user_id: str, confirmed: bool) -> None:
+    from adapters.postgres.accounts import erase_user  # noqa: PLC0415  # only this command
+
+    if not is_valid_user_id(user_id):
+        raise ConfigError(f"delete-user: {user_id!r} is not a user id")
+    if not confirmed:
+        raise ConfigError(f"delete-user: this removes every task of {user_id}; add --yes")
+    erased = _on_database(settings, lambda db: asyncio.run(erase_user(db, user_id)))
+    print(
+        f"taskapi: deleted {erased.tasks} tasks and {erased.idempotency_keys} idempotency keys "
+        f"of {user_id}, in one transaction"
+    )
 
 
 LOGIN_PASSWORD_VARIABLE = "TASKAPI_LOGIN_PASSWORD"  # noqa: S105  # a variable's name
@@ -73,15 +120,15 @@ LOGIN_PASSWORD_VARIABLE = "TASKAPI_LOGIN_PASSWORD"  # noqa: S105  # a variable's
 
 def _create_login(settings: Settings, name: str) -> None:
     # Imported here: only this command needs it.
-    import asyncpg  # noqa: PLC0415
-
     from adapters.postgres.logins import LoginRoleError, create_api_login  # noqa: PLC0415
 
     # From the environment, so that it is in no process list or shell history; else made here.
     password = os.environ.get(LOGIN_PASSWORD_VARIABLE) or secrets.token_urlsafe(24)
     try:
-        created = asyncio.run(create_api_login(settings.database(), name, password))
-    except (LoginRoleError, asyncpg.PostgresError, OSError) as error:
+        created = _on_database(
+            settings, lambda db: asyncio.run(create_api_login(db, name, password))
+        )
+    except LoginRoleError as error:
         raise ConfigError(f"create-login {name}: {error}") from None
     print(
         f"taskapi: login role {name} {'created' if created else 'updated'}; member of taskapi_app"
@@ -182,6 +229,17 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--down", action="store_true", help="revert down to REVISION (e.g. base) instead"
     )
+    migrate.add_argument(
+        "--status",
+        action="store_true",
+        help="show the database's revision and the pending migrations; change nothing",
+    )
+    delete_user = commands.add_parser(
+        "delete-user",
+        help="delete every task (and idempotency key) of a user, in one transaction",
+    )
+    delete_user.add_argument("user_id", help="the user id, as in the token")
+    delete_user.add_argument("--yes", action="store_true", help="confirm: nothing is kept")
     token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
     token.add_argument("--sub", required=True, help="the user id")
     token.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds")
@@ -211,8 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "serve":
             _serve(settings, args.host, args.port)
+        elif args.command == "migrate" and args.status:
+            _migration_status(settings)
         elif args.command == "migrate":
             _migrate(settings, args.revision, args.down)
+        elif args.command == "delete-user":
+            _delete_user(settings, args.user_id, args.yes)
         elif args.command == "create-login":
             _create_login(settings, args.name)
         else:
@@ -220,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DatabaseUrlError) as error:
         print(f"taskapi: configuration error: {error}", file=sys.stderr)
         return 2
+    except CommandFailed as error:
+        print(f"taskapi: {args.command} failed: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

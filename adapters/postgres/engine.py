@@ -128,7 +128,7 @@ class DatabaseOptions:
 
     def redacted(self) -> str:
         """The URL without its password, for logs and messages."""
-        return self.url.render_as_string(hide_password=True)
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
 
 
 def _pop_single(query: dict[str, str | tuple[str, ...]], name: str) -> str | None:

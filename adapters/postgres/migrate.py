@@ -1,13 +1,17 @@
-"""Apply or revert the Alembic migrations on a database (``taskapi migrate``)."""
+"""Apply, revert or report the Alembic migrations of a database (``taskapi migrate``)."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
 
-from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.engine import DatabaseOptions, create_unpooled_engine
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -28,3 +32,48 @@ def upgrade(options: DatabaseOptions, revision: str = "head") -> None:
 def downgrade(options: DatabaseOptions, revision: str) -> None:
     """Revert the schema down to ``revision`` (``base`` removes everything)."""
     command.downgrade(alembic_config(options), revision)
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One migration: its id and the first line of its docstring."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    """Where a database stands: the revision it is at, and the migrations it still lacks."""
+
+    current: Revision | None
+    pending: tuple[Revision, ...]  # oldest first
+    head: Revision
+
+
+def status(options: DatabaseOptions) -> MigrationStatus:
+    """Read the database's revision (connecting, changing nothing) against the migrations here."""
+    script = ScriptDirectory.from_config(alembic_config(options))
+    current_ids = asyncio.run(_current_heads(options))
+    applied = {script.get_revision(rev).revision for rev in current_ids}
+    applied.update(revision.revision for revision in script.iterate_revisions(current_ids, "base"))
+    every = list(reversed(list(script.walk_revisions())))  # oldest first
+    pending = tuple(_revision(rev) for rev in every if rev.revision not in applied)
+    current = _revision(script.get_revision(current_ids[0])) if current_ids else None
+    return MigrationStatus(current=current, pending=pending, head=_revision(every[-1]))
+
+
+async def _current_heads(options: DatabaseOptions) -> tuple[str, ...]:
+    engine = create_unpooled_engine(options)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: tuple(MigrationContext.configure(sync).get_current_heads())
+            )
+    finally:
+        await engine.dispose()
+
+
+def _revision(script: Script | None) -> Revision:
+    assert script is not None  # noqa: S101  # a revision the database names exists here
+    return Revision(script.revision, (script.doc or "").strip().splitlines()[0].rstrip("."))

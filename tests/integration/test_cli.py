@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.database import create_database, drop_database
 from tests.jwks import JwksServer, SigningKey, jwks
@@ -61,3 +65,94 @@ async def test_migrate_applies_the_schema(tmp_path: Path, postgres_server_url: s
         assert down.returncode == 0, down.stderr
     finally:
         await drop_database(postgres_server_url, url)
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("closed port", "nothing accepts connections"),
+        ("unknown role", 'role "nobody_here"'),
+        ("unknown database", 'database "taskapi_no_such_db"'),
+        ("unknown host", "cannot be resolved"),
+    ],
+)
+def test_a_database_failure_is_one_line_and_exit_1(
+    tmp_path: Path, postgres_server_url: str, case: str, says: str
+) -> None:
+    server = make_url(postgres_server_url)
+    url = {
+        "closed port": "postgresql://u:hunter2hunter2@127.0.0.1:1/db",
+        "unknown role": server.set(username="nobody_here", password="hunter2hunter2"),
+        "unknown database": server.set(database="taskapi_no_such_db"),
+        "unknown host": "postgresql://u:hunter2hunter2@no-such-host.invalid/db",
+    }[case]
+    if not isinstance(url, str):
+        url = url.render_as_string(hide_password=False)
+    for args in (("migrate",), ("migrate", "--status"), ("delete-user", "alice", "--yes")):
+        result = taskapi(*args, cwd=tmp_path, DATABASE_URL=url)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"taskapi: {args[0]} failed: postgresql://")
+        assert says in lines[0]
+        assert "hunter2hunter2" not in result.stderr
+
+
+async def test_migrate_status_shows_current_and_pending_revisions(
+    tmp_path: Path, postgres_server_url: str
+) -> None:
+    url = await create_database(postgres_server_url, prefix="taskapi_cli")
+    try:
+        empty = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url)
+        assert empty.returncode == 0, empty.stderr
+        assert "current: none (empty)" in empty.stdout
+        assert "pending: 0001 (Create the tasks table)" in empty.stdout
+        taskapi("migrate", "0004", cwd=tmp_path, DATABASE_URL=url)
+        partway = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
+        assert partway.startswith("current: 0004 ")
+        assert [line.split()[1] for line in partway.splitlines() if line.startswith("pending")] == [
+            "0005",
+            "0006",
+        ]
+        taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
+        done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
+        assert "pending: none; the database is up to date" in done
+        assert done.splitlines()[0].split()[1] == done.splitlines()[1].split()[1]  # current = head
+    finally:
+        await drop_database(postgres_server_url, url)
+
+
+async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
+    tmp_path: Path, database_url: str, engine: AsyncEngine, clean_tasks: None
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+                " SELECT u, 't', false, now(), now(), 1"
+                " FROM unnest(ARRAY['alice', 'alice', 'alice', 'bob', 'alice2']) AS u"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at)"
+                " VALUES ('alice', 'k1', 'f', now()), ('bob', 'k1', 'f', now())"
+            )
+        )
+    refused = taskapi("delete-user", "alice", cwd=tmp_path, DATABASE_URL=database_url)
+    assert refused.returncode == 2
+    assert "add --yes" in refused.stderr
+
+    result = taskapi("delete-user", "alice", "--yes", cwd=tmp_path, DATABASE_URL=database_url)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "taskapi: deleted 3 tasks and 1 idempotency keys of alice, in one transaction"
+    )
+    async with engine.connect() as connection:
+        left = await connection.execute(text("SELECT user_id FROM tasks ORDER BY user_id"))
+        assert [row.user_id for row in left] == ["alice2", "bob"]
+        keys = await connection.execute(text("SELECT user_id FROM idempotency_keys"))
+        assert [row.user_id for row in keys] == ["bob"]
+    again = taskapi("delete-user", "alice", "--yes", cwd=tmp_path, DATABASE_URL=database_url)
+    assert "deleted 0 tasks and 0 idempotency keys" in again.stdout

@@ -1,0 +1,58 @@
+"""What went wrong when a command could not use the database, in one line an operator can act on."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+
+from adapters.postgres.engine import DatabaseOptions
+
+
+def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # noqa: PLR0911  # one answer per kind of failure
+    """One line naming the failure and what to check; ``None`` if it is not a database failure.
+
+    Messages come from the server or the socket, never from the URL: no password is repeated.
+    """
+    cause = _root(error)
+    where = f"{options.url.host or 'localhost'}:{options.url.port or 5432}"
+    if isinstance(cause, asyncpg.InvalidPasswordError):
+        return f"the server refused the login: {cause}; check DATABASE_URL's user and password"
+    if isinstance(cause, asyncpg.InvalidAuthorizationSpecificationError):
+        return f"the server refused the login: {cause}; check DATABASE_URL's user"
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return f"{cause}; check the database name in DATABASE_URL"
+    if isinstance(cause, asyncpg.InsufficientPrivilegeError):
+        return (
+            f"{cause}; this command needs the tables' owner (Neon: the direct URL of the "
+            "owner role), and the API's login needs membership of taskapi_app"
+        )
+    if isinstance(cause, asyncpg.PostgresError):
+        return f"PostgreSQL refused: {cause}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            f"the certificate of {where} could not be verified ({cause.verify_message}); "
+            "check the host name, or sslrootcert for a private CA"
+        )
+    if isinstance(cause, ConnectionRefusedError):
+        return f"nothing accepts connections at {where}; is PostgreSQL running, is the port right?"
+    if isinstance(cause, socket.gaierror):
+        return f"the host {options.url.host} cannot be resolved; check DATABASE_URL's host"
+    if isinstance(cause, TimeoutError):
+        return (
+            f"{where} did not answer in time; check the address and the network "
+            "(DATABASE_CONNECT_TIMEOUT sets the wait)"
+        )
+    if isinstance(cause, OSError | asyncpg.InterfaceError):
+        return f"cannot reach {where}: {cause}"
+    return None
+
+
+def _root(error: BaseException) -> BaseException:
+    # SQLAlchemy wraps the driver's error; the driver's own is the one that says what happened.
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        orig = error.orig
+        return getattr(orig, "__cause__", None) or orig
+    return error
