@@ -82,12 +82,14 @@ def test_a_database_failure_is_one_line_and_exit_1(
     server = make_url(postgres_server_url)
     url = {
         "closed port": "postgresql://u:hunter2hunter2@127.0.0.1:1/db",
-        "unknown role": server.set(username="nobody_here", password="hunter2hunter2"),
-        "unknown database": server.set(database="taskapi_no_such_db"),
+        "unknown role": server.set(
+            username="nobody_here", password="hunter2hunter2"
+        ).render_as_string(hide_password=False),
+        "unknown database": server.set(database="taskapi_no_such_db").render_as_string(
+            hide_password=False
+        ),
         "unknown host": "postgresql://u:hunter2hunter2@no-such-host.invalid/db",
     }[case]
-    if not isinstance(url, str):
-        url = url.render_as_string(hide_password=False)
     for args in (("migrate",), ("migrate", "--status"), ("delete-user", "alice", "--yes")):
         result = taskapi(*args, cwd=tmp_path, DATABASE_URL=url)
         assert result.returncode == 1, result.stderr
