@@ -9,6 +9,7 @@ response carries, and no 422 (validation errors are 400 problems).
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Final
 
 from fastapi import FastAPI
@@ -81,6 +82,51 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
+def _example(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase
+    return {
+        "type": f"/problems/{code.replace('_', '-')}",
+        "title": phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        **extra,
+    }
+
+
+_EXAMPLES: Final[dict[int, dict[str, Any]]] = {
+    400: _example(
+        400,
+        "validation_error",
+        "title must not be empty",
+        errors=[{"field": "title", "message": "must not be empty"}],
+    ),
+    401: _example(401, "unauthorized", "The bearer token is not valid."),
+    403: _example(403, "forbidden", "You may only access your own tasks."),
+    404: _example(404, "task_not_found", "No such task."),
+    409: _example(
+        409,
+        "idempotency_conflict",
+        "This Idempotency-Key was already used with a different request.",
+    ),
+    412: _example(
+        412,
+        "precondition_failed",
+        "The task has changed since you read it (If-Match is stale).",
+    ),
+    413: _example(413, "payload_too_large", "Request body is too large."),
+    429: _example(
+        429, "rate_limited", "Too many requests; retry after the time Retry-After gives."
+    ),
+    503: _example(
+        503,
+        "database_unavailable",
+        "The database is not reachable right now; retry shortly.",
+    ),
+}
+
+
 def problems(
     *statuses: int, database: bool = True, limited: bool = True
 ) -> dict[int | str, dict[str, Any]]:
@@ -92,7 +138,7 @@ def problems(
         status: {
             "description": _PROBLEMS[status][0],
             "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"example": _EXAMPLES[status]}},
             **(
                 {"headers": {name: HEADERS[name] for name in _PROBLEMS[status][1]}}
                 if _PROBLEMS[status][1]
@@ -135,7 +181,7 @@ def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     # problem+json.
                     content = response.get("content", {})
                     if PROBLEM_JSON in content:
-                        content[PROBLEM_JSON] = content.pop(JSON)
+                        content[PROBLEM_JSON] = {**content.pop(JSON), **content[PROBLEM_JSON]}
         for name in ("HTTPValidationError", "ValidationError"):
             components.get("schemas", {}).pop(name, None)
         app.openapi_schema = schema

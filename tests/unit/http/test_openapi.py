@@ -85,8 +85,9 @@ def test_errors_are_problem_json_and_there_is_no_422(document: dict[str, Any]) -
         for status, response in operation["responses"].items():
             assert status != "422", (method, path)
             if status.startswith(("4", "5")):
-                assert response["content"] == {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                assert list(response["content"]) == ["application/problem+json"]
+                assert response["content"]["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
                 }, (method, path, status)
 
 
@@ -227,3 +228,19 @@ async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
 def test_every_task_operation_declares_its_429(document: dict[str, Any]) -> None:
     for method, path, operation in operations(document):
         assert ("429" in operation["responses"]) == path.startswith("/api/"), (method, path)
+
+
+def test_each_error_response_shows_an_example_of_its_own_status(document: dict[str, Any]) -> None:
+    seen = set()
+    for path in document["paths"].values():
+        for operation in path.values():
+            for status, response in operation["responses"].items():
+                if not status.startswith(("4", "5")):
+                    continue
+                content = response["content"]["application/problem+json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
+                example = content["example"]
+                assert example["status"] == int(status)
+                assert example["type"] == f"/problems/{example['code'].replace('_', '-')}"
+                seen.add(example["code"])
+    assert {"validation_error", "unauthorized", "task_not_found", "rate_limited"} <= seen
