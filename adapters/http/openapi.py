@@ -82,7 +82,7 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def _example(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def _example(status: int, code: str, detail: str, **extra: object) -> dict[str, Any]:
     phrase = HTTPStatus(status).phrase
     return {
         "type": f"/problems/{code.replace('_', '-')}",
