@@ -55,19 +55,19 @@ class CursorCodec:
     def decode(self, cursor: str, owner: str, completed: bool | None) -> ListPosition:
         """The position in ``cursor``; raises ``InvalidCursor`` unless it is genuine and ours."""
         if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
-            raise InvalidCursor("cursor is not valid")
+            raise InvalidCursor("is not valid")
         body, _, mac = cursor.partition(".")
         try:
             payload, signature = _unb64(body), _unb64(mac)
         except (binascii.Error, ValueError):
-            raise InvalidCursor("cursor is not valid") from None
+            raise InvalidCursor("is not valid") from None
         if not hmac.compare_digest(signature, self._mac(payload)):
-            raise InvalidCursor("cursor is not valid")
+            raise InvalidCursor("is not valid")
         version, cursor_owner, cursor_completed, micros, task_id = json.loads(payload)
         if version != _VERSION or cursor_owner != owner:
-            raise InvalidCursor("cursor is not valid")
+            raise InvalidCursor("is not valid")
         if cursor_completed != completed:
-            raise InvalidCursor("cursor was made for another completed filter")
+            raise InvalidCursor("was made for another completed filter")
         return ListPosition(
             created_at=_EPOCH + timedelta(microseconds=micros), task_id=int(task_id)
         )

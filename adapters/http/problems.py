@@ -153,6 +153,17 @@ _MESSAGES: Final = {
     "model_type": "must be a JSON object",
     "missing": "is required",
     "string_pattern_mismatch": "has characters that are not allowed",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+_BOUNDS: Final = {
+    "greater_than_equal": ("must be at least {}", "ge"),
+    "less_than_equal": ("must be at most {}", "le"),
+    "string_too_short": ("must be at least {} characters", "min_length"),
+    "string_too_long": ("must be at most {} characters", "max_length"),
 }
 
 
@@ -165,9 +176,21 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
             return {"field": "body", "message": "must be JSON (Content-Type: application/json)"}
         if item["type"] == "missing":
             return {"field": "body", "message": "must be a JSON object"}
-    message = _MESSAGES.get(item["type"], str(item["msg"]))
-    # A ValueError raised by one of our validators already says what is wrong.
-    return {"field": field, "message": message.removeprefix("Value error, ")}
+    return {"field": field, "message": _message(item)}
+
+
+def _message(item: Mapping[str, Any]) -> str:
+    """The rule the field broke, as the end of a sentence that starts with the field's name."""
+    kind, context = item["type"], item.get("ctx") or {}
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind in _BOUNDS:
+        template, key = _BOUNDS[kind]
+        return template.format(context.get(key))
+    # A ValueError raised by one of our validators already says what is wrong; pydantic's own
+    # messages read "Input should be ...".
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be", "must be", 1)
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
