@@ -200,7 +200,7 @@ def _dev(host: str, port: int) -> None:
         return
     try:
         # Imported here: only `dev` needs it, and it is slow to import.
-        from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
+        from bootstrap.embedded_db import embedded_postgres_url, psql_binary  # noqa: PLC0415
     except ImportError:
         raise CommandFailed(
             "the embedded PostgreSQL is a development dependency (make install); "
@@ -210,6 +210,8 @@ def _dev(host: str, port: int) -> None:
     print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
     with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
         os.environ["DATABASE_URL"] = url
+        psql = psql_binary()
+        print(f"taskapi: psql on it, while this runs: {shlex.quote(str(psql))} {shlex.quote(url)}")
         _dev_serve(host, port)
     print("taskapi: embedded PostgreSQL stopped.")
 

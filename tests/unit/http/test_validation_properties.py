@@ -2,7 +2,7 @@
 
 For any text: the API either answers 201/200 and stores exactly the trimmed title and the
 description as sent (read back through GET and straight from the table), or answers 400
-``validation_error`` and stores nothing. Which of the two is decided here from the README's
+``validation_error`` and stores nothing. Which of the two is decided here from docs/api.md's
 rules, written independently of the domain code; a 5xx is never an answer.
 """
 
@@ -69,7 +69,7 @@ BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def title_is_valid(title: str) -> bool:
-    """README: 1-500 characters after ``str.strip``, no control or bidirectional control
+    """docs/api.md: 1-500 characters after ``str.strip``, no control or bidirectional control
     characters, at least one visible character."""
     trimmed = title.strip()
     return (
@@ -81,7 +81,7 @@ def title_is_valid(title: str) -> bool:
 
 
 def description_is_valid(description: object) -> bool:
-    """README: null, or up to 5000 characters kept as sent; tab, LF and CR the only controls."""
+    """docs/api.md: null, or up to 5000 characters kept as sent; tab, LF and CR the only controls."""
     if description is ABSENT or description is None:
         return True
     assert isinstance(description, str)
