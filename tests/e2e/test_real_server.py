@@ -67,7 +67,7 @@ def test_the_served_api_refuses_a_streamed_oversized_body(server: str) -> None:
 
 
 def test_serve_has_no_workers_option(tmp_path: Path) -> None:
-    # One process per replica (docs/operations.md): metrics, rate limits and caches are whole per process.
+    # One process per replica (docs/operations.md): its metrics and limits are whole.
     result = taskapi(
         "serve",
         "--workers",

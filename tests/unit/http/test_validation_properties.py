@@ -81,7 +81,7 @@ def title_is_valid(title: str) -> bool:
 
 
 def description_is_valid(description: object) -> bool:
-    """docs/api.md: null, or up to 5000 characters kept as sent; tab, LF and CR the only controls."""
+    """docs/api.md: null, or up to 5000 characters as sent; tab, LF and CR the only controls."""
     if description is ABSENT or description is None:
         return True
     assert isinstance(description, str)
