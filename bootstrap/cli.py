@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -84,10 +83,8 @@ def _migrate(settings: Settings, revision: str, down: bool) -> None:
     # Imported here: Alembic is only needed by this command, and slows every start-up.
     from adapters.postgres.migrate import downgrade, upgrade  # noqa: PLC0415
 
-    options = _on_database(
-        settings, lambda db: (downgrade if down else upgrade)(db, revision) or db
-    )
-    print(f"taskapi: database at {options.redacted()} is at revision {revision}")
+    _on_database(settings, lambda db: (downgrade if down else upgrade)(db, revision))
+    print(f"taskapi: database at {settings.database().redacted()} is at revision {revision}")
 
 
 def _migration_status(settings: Settings) -> None:
@@ -219,14 +216,12 @@ def _dev(host: str, port: int) -> None:
 def _refuse_a_second_dev_server(host: str, port: int) -> None:
     """Fail in one line, before anything starts, when this checkout's dev server already runs."""
     pid_file = DEV_DATA_DIR / "postgres" / "postmaster.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text().split("\n", 1)[0] or 0)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, 0)
-            raise CommandFailed(
-                f"the dev database in {DEV_DATA_DIR}/postgres is in use (PostgreSQL pid {pid}): "
-                "is another make run still running?"
-            )
+    first_line = pid_file.read_text().split("\n", 1)[0].strip() if pid_file.exists() else ""
+    if first_line.isdigit() and _is_running(int(first_line)):
+        raise CommandFailed(
+            f"the dev database in {DEV_DATA_DIR}/postgres is in use (PostgreSQL pid {first_line}): "
+            "is another make run still running?"
+        )
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
@@ -236,6 +231,18 @@ def _refuse_a_second_dev_server(host: str, port: int) -> None:
                 f"cannot listen on {host}:{port} ({error.strerror}): another server has it; "
                 "stop it or choose another, e.g. make run PORT=8001"
             ) from None
+
+
+def _is_running(pid: int) -> bool:
+    if pid <= 0:
+        return False  # 0 and below name process groups, not a server
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True
 
 
 def _dev_serve(host: str, port: int) -> None:

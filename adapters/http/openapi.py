@@ -9,13 +9,13 @@ response carries, and no 422 (validation errors are 400 problems).
 from __future__ import annotations
 
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.http.schemas import JSON, MAX_BODY_BYTES, PROBLEM_JSON, Problem
+from adapters.http.problems import problem_body
+from adapters.http.schemas import JSON, MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode
 
 _STRING: Final = {"type": "string"}
 
@@ -82,48 +82,50 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def _example(status: int, code: str, detail: str, **extra: object) -> dict[str, Any]:
-    phrase = HTTPStatus(status).phrase
-    return {
-        "type": f"/problems/{code.replace('_', '-')}",
-        "title": phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-        **extra,
-    }
-
-
-_EXAMPLES: Final[dict[int, dict[str, Any]]] = {
-    400: _example(
-        400,
-        "validation_error",
-        "title must not be empty",
-        errors=[{"field": "title", "message": "must not be empty"}],
-    ),
-    401: _example(401, "unauthorized", "The bearer token is not valid."),
-    403: _example(403, "forbidden", "You may only access your own tasks."),
-    404: _example(404, "task_not_found", "No such task."),
-    409: _example(
-        409,
-        "idempotency_conflict",
-        "This Idempotency-Key was already used with a different request.",
-    ),
-    412: _example(
-        412,
-        "precondition_failed",
-        "The task has changed since you read it (If-Match is stale).",
-    ),
-    413: _example(413, "payload_too_large", "Request body is too large."),
-    429: _example(
-        429, "rate_limited", "Too many requests; retry after the time Retry-After gives."
-    ),
-    503: _example(
-        503,
-        "database_unavailable",
-        "The database is not reachable right now; retry shortly.",
-    ),
+_REQUEST_ID: Final = "4bf92f3577b34da6a3ce929d0e0e4736"
+_EXAMPLES: Final[dict[int, dict[str, object]]] = {
+    status: problem_body(status, code, detail, _REQUEST_ID, errors)
+    for status, code, detail, errors in (
+        (
+            400,
+            ProblemCode.VALIDATION_ERROR,
+            "title must not be empty",
+            [{"field": "title", "message": "must not be empty"}],
+        ),
+        (401, ProblemCode.UNAUTHORIZED, "The bearer token is not valid.", None),
+        (403, ProblemCode.FORBIDDEN, "You may only access your own tasks.", None),
+        (404, ProblemCode.TASK_NOT_FOUND, "No such task.", None),
+        (
+            409,
+            ProblemCode.IDEMPOTENCY_CONFLICT,
+            "This Idempotency-Key was already used with a different request.",
+            None,
+        ),
+        (
+            412,
+            ProblemCode.PRECONDITION_FAILED,
+            "The task has changed since you read it (If-Match is stale).",
+            None,
+        ),
+        (
+            413,
+            ProblemCode.PAYLOAD_TOO_LARGE,
+            f"The body may hold at most {MAX_BODY_BYTES} bytes.",
+            None,
+        ),
+        (
+            429,
+            ProblemCode.RATE_LIMITED,
+            "Too many requests; retry after the time Retry-After gives.",
+            None,
+        ),
+        (
+            503,
+            ProblemCode.DATABASE_UNAVAILABLE,
+            "The database is not reachable right now; retry shortly.",
+            None,
+        ),
+    )
 }
 
 

@@ -70,19 +70,31 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Build a problem+json response."""
+    body = problem_body(status, code, detail, request_id_var.get() or "", errors)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+def problem_body(
+    status: int,
+    code: ProblemCode,
+    detail: str,
+    request_id: str,
+    errors: list[dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """The problem document itself (also the OpenAPI document's examples)."""
     body: dict[str, object] = {
         "type": f"/problems/{code.replace('_', '-')}",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "code": code.value,
-        "request_id": request_id_var.get() or "",
+        "request_id": request_id,
     }
     if errors:
         body["errors"] = errors
-    return Response(
-        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
-    )
+    return body
 
 
 def _client(request: Request) -> str | None:

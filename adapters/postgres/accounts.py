@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
-from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.row_security import API_ROLE
 
 
@@ -24,19 +22,11 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
     It works as ``taskapi_app`` for that user, as a request does, so row-level security makes
     another user's rows unreachable whatever the statements say.
     """
-    dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    connect_args = {k: v for k, v in options.connect_args.items() if k != "command_timeout"}
-    connection = await asyncpg.connect(dsn, **connect_args)
-    try:
-        async with connection.transaction():
-            await connection.execute(f"SET LOCAL ROLE {API_ROLE}")
-            await connection.execute("SELECT set_config('taskapi.user_id', $1, true)", user_id)
-            tasks = await connection.execute("DELETE FROM tasks WHERE user_id = $1", user_id)
-            keys = await connection.execute(
-                "DELETE FROM idempotency_keys WHERE user_id = $1", user_id
-            )
-    finally:
-        await connection.close()
+    async with operator_connection(options) as connection, connection.transaction():
+        await connection.execute(f"SET LOCAL ROLE {API_ROLE}")
+        await connection.execute("SELECT set_config('taskapi.user_id', $1, true)", user_id)
+        tasks = await connection.execute("DELETE FROM tasks WHERE user_id = $1", user_id)
+        keys = await connection.execute("DELETE FROM idempotency_keys WHERE user_id = $1", user_id)
     return ErasedRows(tasks=_count(tasks), idempotency_keys=_count(keys))
 
 

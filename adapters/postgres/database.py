@@ -37,8 +37,6 @@ UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
     OSError,
     TimeoutError,  # connect, pool-acquire or statement (command_timeout) timeout
 )
-# Keyword arguments of SQLAlchemy's asyncpg dialect that asyncpg.connect does not take.
-_DIALECT_ONLY: Final = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +92,17 @@ class Database:
         # waiter; holding a slot guarantees the pool has a connection (or room for one) free.
         self._slots = asyncio.Semaphore(self._pool_options.size)
 
-    def _connect_kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in self._options.connect_args.items() if k not in _DIALECT_ONLY}
-
     async def start(self) -> None:
         """Create the pool (no connection is opened until one is needed)."""
         if self._pool is not None:
             return
-        dsn = self._options.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool = await asyncpg.create_pool(
-            dsn,
+            self._options.dsn,
             min_size=0,
             max_size=self._pool_options.size,
             max_inactive_connection_lifetime=self._pool_options.recycle_seconds,
             reset=_keep_session,
-            **self._connect_kwargs(),
+            **self._options.asyncpg_arguments(),
         )
 
     async def close(self) -> None:

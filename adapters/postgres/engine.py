@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ssl
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+import asyncpg
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -20,6 +23,8 @@ from sqlalchemy.pool import NullPool
 _SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 # libpq parameters that asyncpg has no use for, or that this module maps itself.
 _DROPPED = ("sslcert", "sslkey", "sslcrl", "gssencmode", "target_session_attrs")
+# Keyword arguments of SQLAlchemy's asyncpg dialect that asyncpg.connect does not take.
+_DIALECT_ONLY: Final = ("prepared_statement_cache_size", "prepared_statement_name_func")
 # libpq parameters that become server settings sent at connection start.
 _SERVER_SETTINGS = ("options", "application_name")
 
@@ -130,6 +135,15 @@ class DatabaseOptions:
         """The URL without its password, for logs and messages."""
         return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
 
+    @property
+    def dsn(self) -> str:
+        """The URL as asyncpg itself takes it, password included."""
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def asyncpg_arguments(self) -> dict[str, Any]:
+        """``connect_args`` without those only SQLAlchemy's dialect understands."""
+        return {k: v for k, v in self.connect_args.items() if k not in _DIALECT_ONLY}
+
 
 def _pop_single(query: dict[str, str | tuple[str, ...]], name: str) -> str | None:
     value = query.pop(name, None)
@@ -140,6 +154,18 @@ def _pop_single(query: dict[str, str | tuple[str, ...]], name: str) -> str | Non
 
 def _unique_statement_name() -> str:
     return f"__taskapi_{uuid.uuid4().hex}__"
+
+
+@asynccontextmanager
+async def operator_connection(options: DatabaseOptions) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for an operator's command: no statement timeout, closed at the end."""
+    arguments = options.asyncpg_arguments()
+    arguments.pop("command_timeout", None)
+    connection = await asyncpg.connect(options.dsn, **arguments)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 def create_unpooled_engine(options: DatabaseOptions) -> AsyncEngine:

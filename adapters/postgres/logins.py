@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-import asyncpg
-
-from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.row_security import API_ROLE
 
 _ROLE_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -36,28 +34,22 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
         )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise LoginRoleError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
-    dsn = options.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    connect_args = {k: v for k, v in options.connect_args.items() if k != "command_timeout"}
-    connection = await asyncpg.connect(dsn, **connect_args)
-    try:
-        async with connection.transaction():
-            existing = await connection.fetchrow(
-                "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb "
-                "FROM pg_roles WHERE rolname = $1",
-                name,
+    async with operator_connection(options) as connection, connection.transaction():
+        existing = await connection.fetchrow(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb "
+            "FROM pg_roles WHERE rolname = $1",
+            name,
+        )
+        if existing is not None and any(existing.values()):
+            raise LoginRoleError(
+                f"role {name} exists with SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB; "
+                "choose another name"
             )
-            if existing is not None and any(existing.values()):
-                raise LoginRoleError(
-                    f"role {name} exists with SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB; "
-                    "choose another name"
-                )
-            literal = await connection.fetchval("SELECT quote_literal($1)", password)
-            verb = "ALTER" if existing is not None else "CREATE"
-            await connection.execute(
-                f'{verb} ROLE "{name}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB '
-                f"PASSWORD {literal}"
-            )
-            await connection.execute(f'GRANT {API_ROLE} TO "{name}"')
-    finally:
-        await connection.close()
+        literal = await connection.fetchval("SELECT quote_literal($1)", password)
+        verb = "ALTER" if existing is not None else "CREATE"
+        await connection.execute(
+            f'{verb} ROLE "{name}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB '
+            f"PASSWORD {literal}"
+        )
+        await connection.execute(f'GRANT {API_ROLE} TO "{name}"')
     return existing is None

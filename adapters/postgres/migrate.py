@@ -55,8 +55,8 @@ def status(options: DatabaseOptions) -> MigrationStatus:
     """Read the database's revision (connecting, changing nothing) against the migrations here."""
     script = ScriptDirectory.from_config(alembic_config(options))
     current_ids = asyncio.run(_current_heads(options))
-    applied = {script.get_revision(rev).revision for rev in current_ids}
-    applied.update(revision.revision for revision in script.iterate_revisions(current_ids, "base"))
+    # The current revisions and all their ancestors.
+    applied = {revision.revision for revision in script.iterate_revisions(current_ids, "base")}
     every = list(reversed(list(script.walk_revisions())))  # oldest first
     pending = tuple(_revision(rev) for rev in every if rev.revision not in applied)
     current = _revision(script.get_revision(current_ids[0])) if current_ids else None

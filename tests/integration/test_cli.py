@@ -156,5 +156,13 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
         assert [row.user_id for row in left] == ["alice2", "bob"]
         keys = await connection.execute(text("SELECT user_id FROM idempotency_keys"))
         assert [row.user_id for row in keys] == ["bob"]
-    again = taskapi("delete-user", "alice", "--yes", cwd=tmp_path, DATABASE_URL=database_url)
-    assert "deleted 0 tasks and 0 idempotency keys" in again.stdout
+    # Pooler mode too (a "-pooler" host, or DATABASE_POOLER): the dialect's arguments stay out.
+    again = taskapi(
+        "delete-user",
+        "alice",
+        "--yes",
+        cwd=tmp_path,
+        DATABASE_URL=database_url,
+        DATABASE_POOLER="transaction",
+    )
+    assert "deleted 0 tasks and 0 idempotency keys" in again.stdout, again.stderr
