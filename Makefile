@@ -15,8 +15,10 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 # The lock file pins every package; --frozen refuses to install anything it does not list.
+# Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every `taskapi` process
+# would otherwise compile its libraries again (4 s instead of 1 s to start, here).
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet --compile-bytecode
 	touch $@
 
 HOST ?= 127.0.0.1

@@ -7,35 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from application.listing import (
+    EVERY_TASK,
+    OLDEST_FIRST,
+    ListPosition,
+    SortOrder,
+    TagCount,
+    TaskFilter,
+    TaskPage,
+)
 from domain.task import NewTask, Task, UserId
-
-
-@dataclass(frozen=True, slots=True)
-class ListPosition:
-    """Where a page of a listing ended: the last task's creation time and id (keyset)."""
-
-    created_at: datetime
-    task_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    """One page of an owner's tasks.
-
-    ``total`` counts all tasks matching the filter; ``has_more`` says whether more follow.
-    """
-
-    tasks: Sequence[Task]
-    total: int
-    has_more: bool
-
-    @property
-    def next_position(self) -> ListPosition | None:
-        """Where the next page starts, if there is one."""
-        if not self.has_more or not self.tasks:
-            return None
-        last = self.tasks[-1]
-        return ListPosition(created_at=last.created_at, task_id=last.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +95,20 @@ class TaskRepository(Protocol):
         self,
         owner: UserId,
         *,
-        completed: bool | None = None,
+        where: TaskFilter = EVERY_TASK,
+        order: SortOrder = OLDEST_FIRST,
         limit: int = 50,
         after: ListPosition | None = None,
     ) -> TaskPage:
-        """Return up to ``limit`` of the owner's tasks, oldest first (ties by id).
+        """Return up to ``limit`` of the owner's tasks matching ``where``, in ``order``.
 
-        ``completed`` filters on the completion state when not ``None``; ``after`` starts the page
-        after that position (keyset: no offset is scanned). ``total`` counts every task matching
-        the filter, not only those after the position.
+        ``after`` starts the page after that position (keyset: no offset is scanned). ``total``
+        counts every task matching the filter, not only those after the position.
         """
+        ...
+
+    async def tags(self, owner: UserId) -> Sequence[TagCount]:
+        """The owner's tags, each with how many of their tasks carry it, sorted by tag."""
         ...
 
     async def save(self, task: Task, *, expected_version: int) -> Task | None:

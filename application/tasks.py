@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Final
 
 from application.errors import WriteContention
-from application.ports import (
-    Clock,
-    Creation,
-    IdempotencyKey,
+from application.listing import (
+    EVERY_TASK,
+    OLDEST_FIRST,
     ListPosition,
+    SortOrder,
+    TagCount,
+    TaskFilter,
     TaskPage,
-    TaskRepository,
 )
+from application.ports import Clock, Creation, IdempotencyKey, TaskRepository
 from domain.errors import InvalidTask, StaleVersion, TaskNotFound
-from domain.task import NewTask, Task, TaskChanges, UserId
+from domain.task import NewTask, Priority, Task, TaskChanges, UserId
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
@@ -36,7 +39,7 @@ SAVE_ATTEMPTS: Final = 8
 
 
 class ListTasks:
-    """List the owner's tasks in creation order, optionally only (in)complete ones."""
+    """List the owner's tasks that match a filter, in a sort order, a page at a time."""
 
     def __init__(self, repository: TaskRepository) -> None:
         self._repository = repository
@@ -45,7 +48,8 @@ class ListTasks:
         self,
         owner: UserId,
         *,
-        completed: bool | None = None,
+        where: TaskFilter = EVERY_TASK,
+        order: SortOrder = OLDEST_FIRST,
         limit: int = DEFAULT_PAGE_SIZE,
         after: ListPosition | None = None,
     ) -> TaskPage:
@@ -55,7 +59,20 @@ class ListTasks:
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidTask("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-        return await self._repository.list(owner, completed=completed, limit=limit, after=after)
+        return await self._repository.list(
+            owner, where=where, order=order, limit=limit, after=after
+        )
+
+
+class ListTags:
+    """The owner's tags with how many of their tasks carry each."""
+
+    def __init__(self, repository: TaskRepository) -> None:
+        self._repository = repository
+
+    async def execute(self, owner: UserId) -> Sequence[TagCount]:
+        """Every tag the owner uses, sorted."""
+        return await self._repository.tags(owner)
 
 
 DEFAULT_TASKS_PER_USER: Final = 10_000
@@ -77,28 +94,53 @@ class CreateTask:
         *,
         title: str,
         description: str | None = None,
+        due_at: datetime | None = None,
+        priority: Priority = Priority.NONE,
+        tags: Iterable[str] = (),
         idempotency_key: str | None = None,
     ) -> Creation:
         """Validate and store the task.
 
-        Raises ``InvalidTask`` for a bad title or description, ``TaskLimitReached`` when the
-        owner already holds ``max_tasks``.
+        Raises ``InvalidTask`` for an invalid field, ``TaskLimitReached`` when the owner already
+        holds ``max_tasks``.
 
         With an ``idempotency_key``, a retry of the same request returns the first creation
         (``replayed``) instead of creating another task; see ``TaskRepository.add``.
         """
-        draft = NewTask.create(owner=owner, title=title, description=description)
+        tags = tuple(tags)
+        draft = NewTask.create(
+            owner=owner,
+            title=title,
+            description=description,
+            due_at=due_at,
+            priority=priority,
+            tags=tags,
+        )
         idempotency = None
         if idempotency_key is not None:
-            idempotency = IdempotencyKey(idempotency_key, _fingerprint(title, description))
+            fingerprint = _fingerprint(title, description, draft.due_at, priority, tags)
+            idempotency = IdempotencyKey(idempotency_key, fingerprint)
         return await self._repository.add(
             draft, at=self._clock.now(), max_tasks=self._max_tasks, idempotency=idempotency
         )
 
 
-def _fingerprint(title: str, description: str | None) -> str:
-    """What makes two creation requests "the same": the fields exactly as sent."""
-    canonical = json.dumps([title, description], ensure_ascii=True, separators=(",", ":"))
+def _fingerprint(
+    title: str,
+    description: str | None,
+    due_at: datetime | None,
+    priority: Priority,
+    tags: tuple[str, ...],
+) -> str:
+    """What makes two creation requests "the same": the fields as sent, ``due_at`` as an instant.
+
+    Fields left at their default are left out, so a key recorded before tasks had them still
+    matches its retry.
+    """
+    fields: list[object] = [title, description]
+    if due_at is not None or priority is not Priority.NONE or tags:
+        fields += [None if due_at is None else due_at.isoformat(), priority.value, list(tags)]
+    canonical = json.dumps(fields, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -275,6 +275,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API on DATABASE_URL")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="overrides LOG_LEVEL",
+    )
+    # Taken for tools that pass uvicorn's flags; more than one is refused: run one process per
+    # container and scale with replicas (docs/operations.md).
+    serve.add_argument("--workers", type=int, choices=[1], default=1, help="only 1")
     migrate = commands.add_parser("migrate", help="apply the migrations to DATABASE_URL")
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     migrate.add_argument(
@@ -318,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(openapi_document())
             return 0
         settings = _token_settings() if args.command == "token" else load_settings()
+        if args.command == "serve" and args.log_level:
+            settings = settings.model_copy(update={"log_level": args.log_level})
         if args.command == "serve":
             _serve(settings, args.host, args.port)
         elif args.command == "migrate" and args.status:

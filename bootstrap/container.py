@@ -31,6 +31,7 @@ from application.tasks import (
     DeleteTask,
     GetTask,
     LastSaved,
+    ListTags,
     ListTasks,
     UpdateTask,
 )
@@ -177,6 +178,7 @@ class Container(containers.DeclarativeContainer):
 
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)
+    list_tags = providers.Singleton(ListTags, repository=repository)
     create_task = providers.Singleton(
         CreateTask,
         repository=repository,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
 from domain.errors import InvalidTask
@@ -10,6 +11,8 @@ from domain.errors import InvalidTask
 TITLE_MAX_LENGTH: Final = 500
 DESCRIPTION_MAX_LENGTH: Final = 5000
 USER_ID_MAX_LENGTH: Final = 255
+TAG_MAX_LENGTH: Final = 50
+TAGS_MAX: Final = 20
 
 # Embedding, override and isolate controls can make a title display as another text (the
 # "Trojan Source" trick); a title has no use for them.
@@ -72,6 +75,42 @@ def clean_description(raw: str | None) -> str | None:
     bad = _offending_character(raw, _DESCRIPTION_ALLOWED_CONTROLS)
     if bad is not None:
         raise InvalidTask("description", _refusal(bad))
+    return raw
+
+
+def clean_tag(raw: str, *, field: str = "tags") -> str:
+    """The one tag rule: trimmed and lower-cased, 1-50 characters, showing something, no controls.
+
+    ``field`` names the input in the error (``tags`` in a body, ``tag`` in a listing's filter).
+    """
+    tag = raw.strip().lower()
+    if not tag:
+        raise InvalidTask(field, "must not hold an empty tag")
+    if len(tag) > TAG_MAX_LENGTH:
+        raise InvalidTask(field, f"must hold tags of at most {TAG_MAX_LENGTH} characters")
+    bad = _offending_character(tag, frozenset()) or next(
+        (char for char in tag if char in _BIDI_CONTROLS), None
+    )
+    if bad is not None:
+        raise InvalidTask(field, f"must not hold control characters (found U+{ord(bad):04X})")
+    if all(unicodedata.category(char) in ("Cf", "Zs", "Zl", "Zp") for char in tag):
+        raise InvalidTask(field, "must hold tags with a visible character")
+    return tag
+
+
+def clean_tags(raw: Iterable[str]) -> tuple[str, ...]:
+    """A task's tags as a set: each cleaned by ``clean_tag``, duplicates collapsed, sorted; 0-20."""
+    tags = tuple(sorted({clean_tag(tag) for tag in raw}))
+    if len(tags) > TAGS_MAX:
+        raise InvalidTask("tags", f"must hold at most {TAGS_MAX} tags")
+    return tags
+
+
+def refuse_control_characters(raw: str, field: str) -> str:
+    """Return ``raw`` if it holds no control character or lone surrogate; else ``InvalidTask``."""
+    bad = _offending_character(raw, frozenset())
+    if bad is not None:
+        raise InvalidTask(field, _refusal(bad))
     return raw
 
 

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cmp_to_key
+from typing import Any
 
 from application.errors import AuthenticationFailed, IdempotencyConflict
-from application.ports import Creation, IdempotencyKey, ListPosition, Principal, TaskPage
+from application.listing import (
+    EVERY_TASK,
+    OLDEST_FIRST,
+    ListPosition,
+    SortField,
+    SortOrder,
+    SortValue,
+    TagCount,
+    TaskFilter,
+    TaskPage,
+)
+from application.ports import Creation, IdempotencyKey, Principal
 from domain.errors import StaleVersion, TaskLimitReached
-from domain.task import NewTask, Task, UserId
+from domain.task import NewTask, Priority, Task, UserId
 
 
 class FakeClock:
@@ -60,6 +75,9 @@ class FakeTaskRepository:
             created_at=at,
             updated_at=at,
             version=1,
+            due_at=task.due_at,
+            priority=task.priority,
+            tags=task.tags,
         )
         self.tasks[stored.id] = stored
         self._next_id += 1
@@ -75,24 +93,25 @@ class FakeTaskRepository:
         self,
         owner: UserId,
         *,
-        completed: bool | None = None,
+        where: TaskFilter = EVERY_TASK,
+        order: SortOrder = OLDEST_FIRST,
         limit: int = 50,
         after: ListPosition | None = None,
     ) -> TaskPage:
-        matching = sorted(
-            (
-                task
-                for task in self.tasks.values()
-                if task.owner == owner and (completed is None or task.completed == completed)
-            ),
-            key=lambda task: (task.created_at, task.id),
-        )
-        rest = [
-            task
-            for task in matching
-            if after is None or (task.created_at, task.id) > (after.created_at, after.task_id)
-        ]
-        return TaskPage(tasks=rest[:limit], total=len(matching), has_more=len(rest) > limit)
+        matching = [t for t in self.tasks.values() if t.owner == owner and matches(t, where)]
+
+        def compare(a: Task, b: Task) -> int:
+            return -1 if comes_before(_key(order, a), _key(order, b), order) else 1
+
+        ordered = sorted(matching, key=cmp_to_key(compare))
+        if after is not None:
+            mark = _sort_key(order.field, after.value, after.task_id)
+            ordered = [t for t in ordered if comes_before(mark, _key(order, t), order)]
+        return TaskPage(tasks=ordered[:limit], total=len(matching), has_more=len(ordered) > limit)
+
+    async def tags(self, owner: UserId) -> Sequence[TagCount]:
+        counts = Counter(tag for t in self.tasks.values() if t.owner == owner for tag in t.tags)
+        return [TagCount(tag, count) for tag, count in sorted(counts.items())]
 
     async def _current(
         self, owner: UserId, task_id: int, expected_versions: frozenset[int] | None
@@ -140,3 +159,42 @@ class FakeHealthProbe:
 
     async def is_ready(self) -> bool:
         return self.ready
+
+
+def matches(task: Task, where: TaskFilter) -> bool:
+    """The filter's meaning, in Python: what the SQL must agree with."""
+    text = f"{task.title}\n{task.description or ''}".lower()
+    return (
+        (where.completed is None or task.completed == where.completed)
+        and (not where.priorities or task.priority in where.priorities)
+        and set(where.tags) <= set(task.tags)
+        and (
+            where.due_before is None or (task.due_at is not None and task.due_at < where.due_before)
+        )
+        and (
+            where.due_after is None or (task.due_at is not None and task.due_at >= where.due_after)
+        )
+        and all(word.lower() in text for word in where.words)
+    )
+
+
+def _sort_key(field: SortField, value: SortValue, task_id: int) -> tuple[bool, Any, int]:
+    if isinstance(value, Priority):
+        return False, value.rank, task_id
+    if field is SortField.TITLE and isinstance(value, str):
+        return False, value.lower(), task_id
+    return value is None, value, task_id
+
+
+def _key(order: SortOrder, task: Task) -> tuple[bool, Any, int]:
+    return _sort_key(order.field, order.value_of(task), task.id)
+
+
+def comes_before(a: tuple[bool, Any, int], b: tuple[bool, Any, int], order: SortOrder) -> bool:
+    """Whether a task keyed ``a`` comes before one keyed ``b``: no due date last either way."""
+    if a[0] != b[0]:
+        return b[0]
+    first, second = (b, a) if order.descending else (a, b)
+    if a[0]:  # both without a due date: by id
+        return first[2] < second[2]
+    return (first[1], first[2]) < (second[1], second[2])

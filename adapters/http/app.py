@@ -22,7 +22,7 @@ from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddlew
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import RETRY_AFTER_SECONDS, install_problem_handlers, problem
-from adapters.http.routes import router
+from adapters.http.routes import router, tags_router
 from adapters.http.schemas import JSON, Liveness, ProblemCode, Readiness
 from application.ports import HealthProbe
 
@@ -114,6 +114,8 @@ def build_app(
     registry = registry or CollectorRegistry()
     metrics = app.state.metrics = HttpMetrics(registry)
     app.include_router(router)
+    app.include_router(tags_router)
+    app.state.api_routes = [*router.routes, *tags_router.routes]  # their 405's Allow
     install_problem_handlers(app)
 
     @app.get(

@@ -1,8 +1,8 @@
 """Opaque, tamper-evident page cursors for keyset pagination.
 
-A cursor names where the previous page ended, for whom, and under which filter, signed with an
-HMAC. A modified cursor, or one made for another user or another filter, is refused (400): it
-can never select another user's page, and decoding it never touches the database.
+A cursor names where the previous page ended, for whom, under which filter and in which order,
+signed with an HMAC. A modified cursor, or one made for another user, filter or order, is refused
+(400): it can never select another user's page, and decoding it never touches the database.
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from application.ports import ListPosition
+from application.listing import ListPosition, SortField, SortOrder, SortValue, TaskFilter
+from domain.task import Priority
 
-_VERSION: Final = 1
+_VERSION: Final = 2
 _MAC_BYTES: Final = 16
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_CURSOR_LENGTH: Final = 512
+MAX_CURSOR_LENGTH: Final = 4096
+"""Enough for a position at a 500-character title."""
+
+_TIMES: Final = (SortField.CREATED_AT, SortField.UPDATED_AT, SortField.DUE_AT)
 
 
 class InvalidCursor(ValueError):
-    """The cursor was not made by this service for this user and filter."""
+    """The cursor was not made by this service for this user, filter and order."""
 
 
 def _b64(data: bytes) -> str:
@@ -33,6 +37,48 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _micros(value: datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _digest(value: object) -> str:
+    canonical = json.dumps(value, separators=(",", ":"))
+    return _b64(hashlib.sha256(canonical.encode()).digest()[:12])
+
+
+def _listing(where: TaskFilter, order: SortOrder) -> str:
+    """A digest of the filters and the order: what, besides its owner, a cursor is bound to."""
+    return _digest(
+        [
+            where.completed,
+            sorted(where.priorities),
+            where.tags,
+            _micros(where.due_before),
+            _micros(where.due_after),
+            where.words,
+            str(order),
+        ]
+    )
+
+
+def _encoded(value: SortValue) -> int | str | None:
+    if isinstance(value, datetime):
+        return _micros(value)
+    return value  # a Priority is a str; a title is one
+
+
+def _decoded(field: SortField, value: object) -> SortValue:
+    if field in _TIMES and isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
+    if field is SortField.DUE_AT and value is None:
+        return None
+    if field is SortField.PRIORITY and isinstance(value, str) and value in set(Priority):
+        return Priority(value)
+    if field is SortField.TITLE and isinstance(value, str):
+        return value
+    raise InvalidCursor("is not valid")
 
 
 class CursorCodec:
@@ -44,15 +90,24 @@ class CursorCodec:
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def encode(self, owner: str, completed: bool | None, position: ListPosition) -> str:
-        """A cursor for the page after ``position``."""
-        micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
+    def encode(
+        self, owner: str, where: TaskFilter, order: SortOrder, position: ListPosition
+    ) -> str:
+        """A cursor for the page after ``position`` in this listing."""
         payload = json.dumps(
-            [_VERSION, owner, completed, micros, position.task_id], separators=(",", ":")
+            [
+                _VERSION,
+                _digest(owner),  # the owner's digest: a user id may be long
+                _listing(where, order),
+                _encoded(position.value),
+                position.task_id,
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
         ).encode()
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
-    def decode(self, cursor: str, owner: str, completed: bool | None) -> ListPosition:
+    def decode(self, cursor: str, owner: str, where: TaskFilter, order: SortOrder) -> ListPosition:
         """The position in ``cursor``; raises ``InvalidCursor`` unless it is genuine and ours."""
         if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
             raise InvalidCursor("is not valid")
@@ -63,11 +118,9 @@ class CursorCodec:
             raise InvalidCursor("is not valid") from None
         if not hmac.compare_digest(signature, self._mac(payload)):
             raise InvalidCursor("is not valid")
-        version, cursor_owner, cursor_completed, micros, task_id = json.loads(payload)
-        if version != _VERSION or cursor_owner != owner:
+        version, cursor_owner, listing, value, task_id = json.loads(payload)
+        if version != _VERSION or cursor_owner != _digest(owner):
             raise InvalidCursor("is not valid")
-        if cursor_completed != completed:
-            raise InvalidCursor("was made for another completed filter")
-        return ListPosition(
-            created_at=_EPOCH + timedelta(microseconds=micros), task_id=int(task_id)
-        )
+        if listing != _listing(where, order):
+            raise InvalidCursor("was made for another filter or sort order")
+        return ListPosition(_decoded(order.field, value), int(task_id))

@@ -14,9 +14,11 @@ from typing import Any, Final
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
@@ -170,12 +172,15 @@ _MESSAGES: Final = {
     "int_parsing": "must be an integer",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
+    "list_type": "must be an array",
+    "timezone_aware": "must have a time zone offset",
 }
 _BOUNDS: Final = {
     "greater_than_equal": ("must be at least {}", "ge"),
     "less_than_equal": ("must be at most {}", "le"),
     "string_too_short": ("must be at least {} characters", "min_length"),
     "string_too_long": ("must be at most {} characters", "max_length"),
+    "too_long": ("must hold at most {} items", "max_length"),
 }
 
 
@@ -328,7 +333,23 @@ async def _http_error(request: Request, error: Exception) -> Response:
     detail = {404: "No such resource.", 405: "Method not allowed for this resource."}.get(
         status, HTTPStatus(status).description
     )
-    return problem(status, code, detail, headers=error.headers)
+    headers = error.headers
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem(status, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the first route of the path; each method is a route of its own.
+    routes: list[APIRoute] = getattr(request.app.state, "api_routes", [])
+    return ", ".join(
+        sorted(
+            method
+            for route in routes
+            if route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        )
+    )
 
 
 def internal_error(error: BaseException) -> Response:

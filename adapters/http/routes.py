@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Final
 from urllib.parse import quote, urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic.json_schema import SkipJsonSchema
@@ -20,25 +21,29 @@ from adapters.http.dependencies import Owner, TaskId, provided
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import (
     JSON,
+    TagCountOut,
     TaskCreate,
     TaskOut,
     TaskQuery,
     TaskUpdate,
     task_json,
     tasks_json,
+    utc_timestamp,
 )
-from application.ports import ListPosition
+from application.listing import ListPosition, SortOrder, TaskFilter
 from application.tasks import (
     CompleteTask,
     CreateTask,
     DeleteTask,
     GetTask,
+    ListTags,
     ListTasks,
     UpdateTask,
 )
-from domain.task import Task
+from domain.task import Priority, Task
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+tags_router = APIRouter(prefix="/api/{user_id}/tags", tags=["tasks"])
 
 IfMatch = Annotated[
     str | SkipJsonSchema[None],
@@ -89,7 +94,7 @@ def _task_response(
 @router.get(
     "",
     operation_id="listTasks",
-    summary="List the user's tasks, oldest first",
+    summary="List the user's tasks: filtered, searched, sorted, a page at a time",
     response_model=list[TaskOut],
     responses={
         200: {"headers": {"X-Total-Count": HEADERS["X-Total-Count"], "Link": HEADERS["Link"]}},
@@ -102,31 +107,53 @@ async def list_tasks(
     list_tasks: Annotated[ListTasks, Depends(provided("list_tasks", ListTasks))],
     cursors: Cursors,
 ) -> Response:
-    """Tasks in creation order (ties by id), `limit` at a time; follow `Link` for more."""
+    """Tasks matching every filter given, in `sort` order (ties by id); follow `Link` for more."""
+    where = TaskFilter.create(
+        completed=query.completed,
+        priorities=query.priority,
+        tags=query.tag,
+        due_before=query.due_before,
+        due_after=query.due_after,
+        q=query.q,
+    )
+    order = SortOrder.parse(query.sort)
     after = None
     if query.cursor is not None:
         try:
-            after = cursors.decode(query.cursor, owner, query.completed)
+            after = cursors.decode(query.cursor, owner, where, order)
         except InvalidCursor as error:
             raise RequestValidationError(
                 [{"type": "value_error", "loc": ("query", "cursor"), "msg": str(error)}]
             ) from None
-    page = await list_tasks.execute(
-        owner, completed=query.completed, limit=query.limit, after=after
-    )
+    page = await list_tasks.execute(owner, where=where, order=order, limit=query.limit, after=after)
     body, shown = tasks_json(page.tasks)
     headers = {"X-Total-Count": str(page.total)}
-    position = page.next_position
-    if shown < len(page.tasks):  # stopped at the size cap: the next page starts after the last
-        last = page.tasks[shown - 1]
-        position = ListPosition(created_at=last.created_at, task_id=last.id)
-    if position is not None:
-        link = {"limit": str(query.limit)}
-        if query.completed is not None:
-            link["completed"] = "true" if query.completed else "false"
-        link["cursor"] = cursors.encode(owner, query.completed, position)
-        headers["Link"] = f'<{_tasks_path(owner)}?{urlencode(link)}>; rel="next"'
+    # Stopped at the size cap, or another page follows: the next starts after the last shown.
+    if shown and (shown < len(page.tasks) or page.has_more):
+        position = ListPosition.after(page.tasks[shown - 1], order)
+        cursor = cursors.encode(owner, where, order, position)
+        headers["Link"] = f'<{_next_page(owner, query, where, cursor)}>; rel="next"'
     return Response(body, media_type=JSON, headers=headers)
+
+
+def _next_page(owner: str, query: TaskQuery, where: TaskFilter, cursor: str) -> str:
+    """The URL of the next page: the same listing, from the cursor."""
+    link: list[tuple[str, str]] = [("limit", str(query.limit))]
+    if where.completed is not None:
+        link.append(("completed", "true" if where.completed else "false"))
+    if where.priorities:
+        link.append(("priority", ",".join(p for p in Priority if p in where.priorities)))
+    link += [("tag", tag) for tag in where.tags]
+    if where.due_before is not None:
+        link.append(("due_before", utc_timestamp(where.due_before)))
+    if where.due_after is not None:
+        link.append(("due_after", utc_timestamp(where.due_after)))
+    if query.q is not None:
+        link.append(("q", query.q))
+    if query.sort != "created_at":
+        link.append(("sort", query.sort))
+    link.append(("cursor", cursor))
+    return f"{_tasks_path(owner)}?{urlencode(link)}"
 
 
 @router.post(
@@ -154,7 +181,13 @@ async def create_task(
 ) -> Response:
     """Create an incomplete task; `Location` names it."""
     creation = await create_task.execute(
-        owner, title=body.title, description=body.description, idempotency_key=idempotency_key
+        owner,
+        title=body.title,
+        description=body.description,
+        due_at=body.due_at,
+        priority=body.priority,
+        tags=body.tags,
+        idempotency_key=idempotency_key,
     )
     task = creation.task
     headers = {"Location": f"{_tasks_path(owner)}/{task.id}"}
@@ -190,7 +223,7 @@ async def get_task(
 @router.put(
     "/{task_id}",
     operation_id="updateTask",
-    summary="Update a task's title, description or completion",
+    summary="Update any of a task's fields",
     response_model=TaskOut,
     responses={200: _ONE_TASK, **problems(400, 401, 403, 404, 412, 413)},
 )
@@ -248,3 +281,19 @@ async def delete_task(
     """Afterwards the task is gone (404)."""
     await delete_task.execute(owner, task_id, expected_versions=if_match_versions(if_match))
     return Response(status_code=204)
+
+
+@tags_router.get(
+    "",
+    operation_id="listTags",
+    summary="List the user's tags, with how many tasks carry each",
+    response_model=list[TagCountOut],
+    responses=problems(401, 403),
+)
+async def list_tags(
+    owner: Owner,
+    list_tags: Annotated[ListTags, Depends(provided("list_tags", ListTags))],
+) -> Response:
+    """Every tag the user's tasks carry, sorted by tag."""
+    tags = await list_tags.execute(owner)
+    return Response(orjson.dumps([{"tag": t.tag, "count": t.count} for t in tags]), media_type=JSON)

@@ -8,6 +8,7 @@ characters, at least one change); the models check shapes and types.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,9 +29,16 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH
+from application.listing import QUERY_MAX_LENGTH
 from application.tasks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from domain.task import Task, TaskChanges
-from domain.text import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH
+from domain.task import Priority, Task, TaskChanges
+from domain.text import (
+    DESCRIPTION_MAX_LENGTH,
+    TAG_MAX_LENGTH,
+    TAGS_MAX,
+    TITLE_MAX_LENGTH,
+    USER_ID_MAX_LENGTH,
+)
 
 JSON: Final = "application/json"
 PROBLEM_JSON: Final = "application/problem+json"
@@ -53,7 +62,7 @@ def _stamp(value: datetime) -> datetime | str:
 
 def task_document(task: Task) -> dict[str, Any]:
     """The one conversion of a task to what the API shows (the ``TaskOut`` schema)."""
-    completed_at = task.completed_at
+    completed_at, due_at = task.completed_at, task.due_at
     return {
         "id": task.id,
         "user_id": task.owner,
@@ -61,6 +70,9 @@ def task_document(task: Task) -> dict[str, Any]:
         "description": task.description,
         "completed": task.completed,
         "completed_at": None if completed_at is None else _stamp(completed_at),
+        "due_at": None if due_at is None else _stamp(due_at),
+        "priority": task.priority.value,
+        "tags": list(task.tags),
         "created_at": _stamp(task.created_at),
         "updated_at": _stamp(task.updated_at),
         "version": task.version,
@@ -111,6 +123,9 @@ class TaskOut(BaseModel):
                     "description": None,
                     "completed": False,
                     "completed_at": None,
+                    "due_at": "2026-12-24T16:00:00.000000Z",
+                    "priority": "high",
+                    "tags": ["errands", "home"],
                     "created_at": "2026-01-14T09:30:00.123456Z",
                     "updated_at": "2026-01-14T09:30:00.123456Z",
                     "version": 1,
@@ -125,6 +140,9 @@ class TaskOut(BaseModel):
     description: str | None
     completed: bool
     completed_at: datetime | None = Field(description="UTC, with microseconds; null if open")
+    due_at: datetime | None = Field(description="UTC, with microseconds; null if not due")
+    priority: Priority
+    tags: list[str] = Field(description="Sorted, lower-case, no duplicates")
     created_at: datetime = Field(description="UTC, with microseconds")
     updated_at: datetime = Field(description="UTC, with microseconds")
     version: _Int64 = Field(ge=1, description="1 at creation, one more with every change; the ETag")
@@ -140,6 +158,33 @@ def _optional_not_defaulted(schema: dict[str, Any]) -> None:
 _TITLE = Field(
     description=f"1-{TITLE_MAX_LENGTH} characters after trimming; no control characters",
     json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX_LENGTH},
+)
+
+
+_RFC3339: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take numbers and "1703433600" as Unix time, and a bare date.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-24T17:00:00Z")
+    return value
+
+
+DueAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    Field(strict=False, description="RFC 3339 date-time with an offset; returned in UTC"),
+]
+_PRIORITY = Field(strict=False, description="none (the default), low, medium or high")
+_TAGS = Field(
+    max_length=TAGS_MAX,
+    description=f"0-{TAGS_MAX} labels: trimmed and lower-cased, 1-{TAG_MAX_LENGTH} characters "
+    "each; duplicates collapse",
 )
 
 
@@ -159,6 +204,9 @@ class TaskCreate(BaseModel):
         max_length=DESCRIPTION_MAX_LENGTH,
         description="Tab and line breaks allowed; null or left out for none",
     )
+    due_at: DueAt | None = None
+    priority: Annotated[Priority, _PRIORITY] = Priority.NONE
+    tags: Annotated[list[StrictStr], _TAGS] = []  # pydantic copies defaults
 
 
 def _at_least_one_change(schema: dict[str, Any]) -> None:
@@ -186,6 +234,9 @@ class TaskUpdate(BaseModel):
     completed: StrictBool = Field(  # type: ignore[assignment]  # absent, never null
         default=None, description="true completes the task, false reopens it"
     )
+    due_at: DueAt | None = Field(default=None, description="New due date; null removes it")
+    priority: Annotated[Priority, _PRIORITY] = None  # type: ignore[assignment]  # never null
+    tags: Annotated[list[StrictStr], _TAGS] = None  # type: ignore[assignment]  # never null
 
     _changes: TaskChanges = PrivateAttr()
 
@@ -213,6 +264,38 @@ def _query_bool(value: object) -> object:
     raise ValueError("must be true or false")
 
 
+class SortParameter(StrEnum):
+    """A sort order: a field, ascending, or descending with a leading `-`."""
+
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+    UPDATED_AT = "updated_at"
+    UPDATED_AT_DESC = "-updated_at"
+    DUE_AT = "due_at"
+    DUE_AT_DESC = "-due_at"
+    PRIORITY = "priority"
+    PRIORITY_DESC = "-priority"
+    TITLE = "title"
+    TITLE_DESC = "-title"
+
+
+def _comma_separated(value: object) -> object:
+    # `priority=high,medium` (the contract's form) and `priority=high&priority=medium` alike.
+    if isinstance(value, list):
+        return [part for item in value for part in str(item).split(",")]
+    return value
+
+
+def _query_datetime(value: object) -> object:
+    # An unencoded "+01:00" in a query string arrives as " 01:00".
+    if isinstance(value, str) and re.search(r" \d{2}:\d{2}$", value):
+        value = value[:-6] + "+" + value[-5:]
+    return _rfc3339(value)
+
+
+QueryDateTime = Annotated[AwareDatetime, BeforeValidator(_query_datetime)]
+
+
 class TaskQuery(BaseModel):
     """The query of `listTasks`."""
 
@@ -227,11 +310,41 @@ class TaskQuery(BaseModel):
     completed: Annotated[bool | SkipJsonSchema[None], BeforeValidator(_query_bool)] = Field(
         default=None, description="Only complete (true) or incomplete (false) tasks"
     )
+    priority: Annotated[list[Priority], BeforeValidator(_comma_separated)] = Field(
+        default=[], description="Only tasks of any of these priorities (comma-separated)"
+    )
+    tag: list[str] = Field(
+        default=[], description="Only tasks carrying this tag; repeat it for tasks carrying all"
+    )
+    due_before: QueryDateTime | SkipJsonSchema[None] = Field(
+        default=None, description="Only tasks due strictly before this RFC 3339 date-time"
+    )
+    due_after: QueryDateTime | SkipJsonSchema[None] = Field(
+        default=None, description="Only tasks due at or after this RFC 3339 date-time"
+    )
+    q: str | SkipJsonSchema[None] = Field(
+        default=None,
+        min_length=1,
+        max_length=QUERY_MAX_LENGTH,
+        description="Only tasks whose title or description holds every word of it "
+        "(case-insensitive substrings)",
+    )
+    sort: SortParameter = Field(
+        default=SortParameter.CREATED_AT,
+        description="Order (ties by id); tasks without a due date come last in both due orders",
+    )
     cursor: str | SkipJsonSchema[None] = Field(
         default=None,
         max_length=MAX_CURSOR_LENGTH,
         description='Opaque; from the previous page\'s `Link: <…>; rel="next"`',
     )
+
+
+class TagCountOut(BaseModel):
+    """A tag and how many of the user's tasks carry it."""
+
+    tag: str
+    count: int = Field(ge=1)
 
 
 USER_ID_SCHEMA: Final = {"minLength": 1, "maxLength": USER_ID_MAX_LENGTH}

@@ -169,5 +169,10 @@ async def operator_connection(options: DatabaseOptions) -> AsyncIterator[asyncpg
 
 
 def create_unpooled_engine(options: DatabaseOptions) -> AsyncEngine:
-    """Create a SQLAlchemy async engine without a pool, for one-off work such as migrations."""
-    return create_async_engine(options.url, connect_args=options.connect_args, poolclass=NullPool)
+    """Create a SQLAlchemy async engine without a pool, for one-off work such as migrations.
+
+    Without the API's statement timeout: a migration's backfill or index build on a large table
+    runs for as long as it takes.
+    """
+    connect_args = {k: v for k, v in options.connect_args.items() if k != "command_timeout"}
+    return create_async_engine(options.url, connect_args=connect_args, poolclass=NullPool)

@@ -24,10 +24,10 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Integer,
+    SmallInteger,
     Table,
     Text,
     any_,
-    cast,
     delete,
     false,
     func,
@@ -37,12 +37,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.sql.elements import ClauseElement, ColumnClause, ColumnElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.types import TypeEngine
 
 from adapters.postgres.mapper import TASK_COLUMNS
@@ -71,8 +70,19 @@ _TITLE = _param("p_title", Text())
 _DESCRIPTION = _param("p_description", Text())
 _AT = _param("p_at", DateTime(timezone=True))
 _COMPLETED = _param("p_completed", Boolean())
-_AFTER_AT = _param("p_after_at", DateTime(timezone=True))
+_DUE_AT = _param("p_due_at", DateTime(timezone=True))
+_PRIORITY = _param("p_priority", SmallInteger())
+_TAGS = _param("p_tags", ARRAY(Text()))
+_PRIORITIES = _param("p_priorities", ARRAY(SmallInteger()))
+_DUE_BEFORE = _param("p_due_before", DateTime(timezone=True))
+_DUE_AFTER = _param("p_due_after", DateTime(timezone=True))
+_WORDS = _param("p_words", ARRAY(Text()))
+_SORT = _param("p_sort", Text())
+_DESCENDING = _param("p_descending", Boolean())
 _AFTER_ID = _param("p_after_id", BigInteger())
+_AFTER_AT = _param("p_after_at", DateTime(timezone=True))
+_AFTER_RANK = _param("p_after_rank", SmallInteger())
+_AFTER_TITLE = _param("p_after_title", Text())
 _LIMIT = _param("p_limit", Integer())
 _EXPECTED_VERSION = _param("p_expected_version", BigInteger())
 _EXPECTED_VERSIONS = _param("p_expected_versions", ARRAY(BigInteger()))
@@ -149,6 +159,9 @@ _INSERT = (
         user_id=_OWNER,
         title=_TITLE,
         description=_DESCRIPTION,
+        due_at=_DUE_AT,
+        priority=_PRIORITY,
+        tags=_TAGS,
         completed=false(),
         completed_at=null(),
         created_at=_AT,
@@ -157,18 +170,6 @@ _INSERT = (
     )
     .returning(*TASK_COLUMNS)
 )
-_MATCHING = (_c.user_id == _OWNER, or_(_COMPLETED.is_(None), _c.completed == _COMPLETED))
-_TOTAL = select(func.count()).select_from(_tasks).where(*_MATCHING)
-
-
-def _page(*after: ColumnElement[bool]) -> str:
-    """A page of the owner's tasks, in creation order, with how many match the filter."""
-    return _sql(
-        select(*TASK_COLUMNS, _TOTAL.scalar_subquery().label("total"))
-        .where(*_MATCHING, *after)
-        .order_by(_c.created_at, _c.id)
-        .limit(_LIMIT)
-    )
 
 
 GET_TASK: Final = SqlFunction(
@@ -178,34 +179,116 @@ GET_TASK: Final = SqlFunction(
     body=f"RETURN QUERY {_sql(select(*TASK_COLUMNS).where(*_OWNED))};",
 )
 
-# A page and the number of tasks matching the filter; an empty page (past the end) still brings
-# the count, as one row without a task. The first page and the next ones are separate statements,
-# so that each is one range scan of the index whatever plan PL/pgSQL caches (a COALESCE of the
-# parameters instead would not be leakproof, and row-level security keeps such a condition out
-# of the index scan).
+_COLUMNS: Final = ", ".join(c.name for c in TASK_COLUMNS)
+# Where a word is looked for: title and description, a line break apart so no word spans both.
+SEARCHED_TEXT: Final = "lower(title || E'\\n' || coalesce(description, ''))"
+
+# A page of the owner's tasks matching the filters in the sort order, with how many match; an
+# empty page (past the end) still brings the count, as one row without a task (the page joins
+# the count, in the page's order). The statement is
+# composed from fixed fragments (the values travel as parameters; the words as quoted literals)
+# so that each filter and sort is planned with its own index: one plan cached for every
+# combination would scan. A sort by due date reads the dated tasks, then (by id) the undated.
 LIST_TASKS: Final = SqlFunction(
     name="taskapi_list_tasks",
-    params=(_OWNER, _COMPLETED, _AFTER_AT, _AFTER_ID, _LIMIT),
+    params=(
+        _OWNER,
+        _COMPLETED,
+        _PRIORITIES,
+        _TAGS,
+        _DUE_BEFORE,
+        _DUE_AFTER,
+        _WORDS,
+        _SORT,
+        _DESCENDING,
+        _AFTER_ID,
+        _AFTER_AT,
+        _AFTER_RANK,
+        _AFTER_TITLE,
+        _LIMIT,
+    ),
     returns=f"TABLE ({_TASK_TABLE_COLUMNS}, total BIGINT)",
-    body="\n".join(
+    declare="\n".join(
         (
-            "IF p_after_at IS NULL THEN",
-            f"RETURN QUERY {_page()};",
-            "ELSE",
-            f"RETURN QUERY {_page(tuple_(_c.created_at, _c.id) > tuple_(_AFTER_AT, _AFTER_ID))};",
-            "END IF;",
-            "IF NOT FOUND THEN",
-            "RETURN QUERY "
-            + _sql(
-                _TOTAL.with_only_columns(
-                    *(cast(null(), c.type).label(c.name) for c in TASK_COLUMNS),
-                    func.count().label("total"),
-                )
-            )
-            + ";",
-            "END IF;",
+            "filters TEXT := 'user_id = $1';",
+            "sort_key TEXT;",
+            "dir TEXT := CASE WHEN p_descending THEN 'DESC' ELSE 'ASC' END;",
+            "beyond TEXT := CASE WHEN p_descending THEN '<' ELSE '>' END;",
+            "word TEXT;",
+            "source TEXT;",
+            "dated TEXT;",
+            "page TEXT;",
         )
     ),
+    body="\n".join(
+        (
+            "sort_key := CASE p_sort WHEN 'created_at' THEN 'created_at'"
+            " WHEN 'updated_at' THEN 'updated_at' WHEN 'due_at' THEN 'due_at'"
+            " WHEN 'priority' THEN 'priority' WHEN 'title' THEN 'title_key' END;",
+            "IF sort_key IS NULL THEN",
+            "RAISE EXCEPTION 'unknown sort %', p_sort USING ERRCODE = 'invalid_parameter_value';",
+            "END IF;",
+            "IF p_completed THEN filters := filters || ' AND completed';",
+            "ELSIF NOT p_completed THEN filters := filters || ' AND NOT completed';",
+            "END IF;",
+            "IF p_priorities IS NOT NULL THEN filters := filters || ' AND priority = ANY ($3)';",
+            "END IF;",
+            "IF p_tags IS NOT NULL THEN filters := filters || ' AND tags @> $4'; END IF;",
+            "IF p_due_before IS NOT NULL THEN filters := filters || ' AND due_at < $5'; END IF;",
+            "IF p_due_after IS NOT NULL THEN filters := filters || ' AND due_at >= $6'; END IF;",
+            "FOREACH word IN ARRAY coalesce(p_words, '{}') LOOP",
+            f"filters := filters || format(' AND {SEARCHED_TEXT.replace(chr(39), chr(39) * 2)}"
+            " LIKE %L', '%' || lower(word) || '%');",
+            "END LOOP;",
+            # A search reads every task of the owner anyway (row-level security keeps LIKE out of
+            # any index): read the matches once, then count and page them.
+            "source := CASE WHEN p_words IS NULL THEN 'tasks WHERE ' || filters"
+            " ELSE 'matching WHERE true' END;",
+            # Ascending, NULLS LAST is the index's own order: a first page needs no union.
+            "IF p_sort = 'due_at' AND NOT p_descending AND p_after_id IS NULL THEN",
+            f"page := format('SELECT {_COLUMNS} FROM %s ORDER BY due_at, id LIMIT $14', source);",  # noqa: S608  # PL/pgSQL text from fixed parts
+            "ELSIF p_sort = 'due_at' THEN",
+            "IF p_after_id IS NULL OR p_after_at IS NOT NULL THEN",
+            f"dated := format('SELECT {_COLUMNS} FROM %s AND due_at IS NOT NULL%s"  # noqa: S608  # PL/pgSQL text from fixed parts
+            " ORDER BY due_at %s, id %s LIMIT $14', source,"
+            " CASE WHEN p_after_id IS NULL THEN '' ELSE format(' AND (due_at, id) %s ($11, $10)',"
+            " beyond) END, dir, dir);",
+            "END IF;",
+            f"page := format('SELECT {_COLUMNS} FROM %s AND due_at IS NULL%s"  # noqa: S608  # PL/pgSQL text from fixed parts
+            " ORDER BY id %s LIMIT $14', source,"
+            " CASE WHEN p_after_id IS NULL OR p_after_at IS NOT NULL THEN ''"
+            " ELSE format(' AND id %s $10', beyond) END, dir);",
+            # The two parts, each at most a page, ordered again: a union promises no order.
+            "IF dated IS NOT NULL THEN page := format('SELECT * FROM ((%s) UNION ALL (%s)) AS due"
+            " ORDER BY due_at IS NULL, due_at %s, id %s LIMIT $14', dated, page, dir, dir);",
+            "END IF;",
+            "ELSE",
+            f"page := format('SELECT {_COLUMNS} FROM %s%s ORDER BY %s %s, id %s"  # noqa: S608  # PL/pgSQL text from fixed parts
+            " LIMIT $14', source, CASE WHEN p_after_id IS NULL THEN ''"
+            " ELSE format(' AND (%s, id) %s (%s, $10)', sort_key, beyond, CASE p_sort"
+            " WHEN 'priority' THEN '$12' WHEN 'title' THEN 'lower($13)' ELSE '$11' END) END,"
+            " sort_key, dir, dir);",
+            "END IF;",
+            # One row per task, each with the count; no task: one row of NULLs with the count.
+            "RETURN QUERY EXECUTE format('%sSELECT page.*, counted.total FROM"  # noqa: S608  # PL/pgSQL text from fixed parts
+            " (SELECT count(*) AS total FROM %s) AS counted LEFT JOIN (%s) AS page ON true',"
+            f" CASE WHEN p_words IS NULL THEN '' ELSE format('WITH matching AS MATERIALIZED"
+            f" (SELECT {_COLUMNS} FROM tasks WHERE %s) ', filters) END, source, page)",
+            "USING p_owner, p_completed, p_priorities, p_tags, p_due_before, p_due_after,"
+            " p_words, p_sort, p_descending, p_after_id, p_after_at, p_after_rank, p_after_title,"
+            " p_limit;",
+        )
+    ),
+)
+
+# The owner's tags, each with how many of their tasks carry it, in code point order (as the
+# domain sorts a task's tags).
+LIST_TAGS: Final = SqlFunction(
+    name="taskapi_list_tags",
+    params=(_OWNER,),
+    returns="TABLE (tag TEXT, count BIGINT)",
+    body="RETURN QUERY SELECT t.tag, count(*) FROM tasks, unnest(tasks.tags) AS t (tag)"
+    ' WHERE tasks.user_id = p_owner GROUP BY t.tag ORDER BY t.tag COLLATE "C";',
 )
 
 # The owner's creations queue on a transaction lock, so two at the limit cannot both pass the
@@ -221,9 +304,11 @@ _WITHIN_LIMIT: Final = "\n".join(
     )
 )
 
+_NEW_TASK: Final = (_OWNER, _TITLE, _DESCRIPTION, _DUE_AT, _PRIORITY, _TAGS)
+
 INSERT_TASK: Final = SqlFunction(
     name="taskapi_insert_task",
-    params=(_OWNER, _TITLE, _DESCRIPTION, _AT, _MAX_TASKS),
+    params=(*_NEW_TASK, _AT, _MAX_TASKS),
     returns=f"SETOF {_tasks.name}",
     body=f"{_WITHIN_LIMIT}\nRETURN QUERY {_sql(_INSERT)};",
 )
@@ -237,6 +322,9 @@ SAVE_TASK: Final = SqlFunction(
         _EXPECTED_VERSION,
         _TITLE,
         _DESCRIPTION,
+        _DUE_AT,
+        _PRIORITY,
+        _TAGS,
         _COMPLETED,
         _COMPLETED_AT,
         _UPDATED_AT,
@@ -250,6 +338,9 @@ SAVE_TASK: Final = SqlFunction(
         .values(
             title=_TITLE,
             description=_DESCRIPTION,
+            due_at=_DUE_AT,
+            priority=_PRIORITY,
+            tags=_TAGS,
             completed=_COMPLETED,
             completed_at=_COMPLETED_AT,
             updated_at=_UPDATED_AT,
@@ -301,7 +392,7 @@ _THIS_KEY = (_keys.c.user_id == _OWNER, _keys.c.key == _KEY)
 # decides what that means (replay, conflict, in progress).
 CREATE_TASK_ONCE: Final = SqlFunction(
     name="taskapi_create_task_once",
-    params=(_OWNER, _KEY, _FINGERPRINT, _TITLE, _DESCRIPTION, _AT, _EXPIRED_BEFORE, _MAX_TASKS),
+    params=(*_NEW_TASK, _KEY, _FINGERPRINT, _AT, _EXPIRED_BEFORE, _MAX_TASKS),
     returns=f"TABLE (claimed BOOLEAN, fingerprint TEXT, {_TASK_TABLE_COLUMNS})",
     declare=f"taken TEXT;\nkept_fingerprint TEXT;\nkept_task JSONB;\nstored {_tasks.name};",
     settings=(f"lock_timeout = '{IDEMPOTENCY_WAIT}'",),
@@ -327,8 +418,16 @@ CREATE_TASK_ONCE: Final = SqlFunction(
 )
 
 
-FUNCTIONS: Final = (GET_TASK, LIST_TASKS, INSERT_TASK, SAVE_TASK, DELETE_TASK, CREATE_TASK_ONCE)
-"""Every function, in the order migration 0004 created them (0006 replaced the two creating)."""
+FUNCTIONS: Final = (
+    GET_TASK,
+    LIST_TASKS,
+    INSERT_TASK,
+    SAVE_TASK,
+    DELETE_TASK,
+    CREATE_TASK_ONCE,
+    LIST_TAGS,
+)
+"""Every function, as migration 0007 (re)created them."""
 
 
 if __name__ == "__main__":

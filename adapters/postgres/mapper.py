@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from adapters.postgres.tables import TaskRow
-from domain.task import Task, UserId
+from domain.task import Priority, Task, UserId
 
 TASK_COLUMNS = tuple(TaskRow.__table__.c)  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
 
@@ -25,4 +25,8 @@ def to_domain(row: asyncpg.Record | Mapping[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
+        due_at=row["due_at"],
+        # An idempotency key's task kept before tasks had these fields replays without them.
+        priority=Priority.of_rank(row["priority"] or 0),
+        tags=tuple(row["tags"] or ()),
     )

@@ -12,6 +12,7 @@ two racing writers exactly one wins and the other's save misses (``None``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -24,6 +25,7 @@ from adapters.postgres.functions import (
     DELETE_TASK,
     GET_TASK,
     INSERT_TASK,
+    LIST_TAGS,
     LIST_TASKS,
     SAVE_TASK,
     TASK_LIMIT_SQLSTATE,
@@ -33,9 +35,18 @@ from adapters.postgres.row_security import BEGIN_AS_JANITOR, IDEMPOTENCY_KEY_LIF
 from adapters.postgres.sql import compile_sql
 from adapters.postgres.tables import IdempotencyKeyRow
 from application.errors import IdempotencyConflict, IdempotencyInProgress
-from application.ports import Creation, IdempotencyKey, ListPosition, TaskPage
+from application.listing import (
+    EVERY_TASK,
+    OLDEST_FIRST,
+    ListPosition,
+    SortOrder,
+    TagCount,
+    TaskFilter,
+    TaskPage,
+)
+from application.ports import Creation, IdempotencyKey
 from domain.errors import StaleVersion, TaskLimitReached
-from domain.task import NewTask, Task, UserId
+from domain.task import NewTask, Priority, Task, UserId
 
 _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
 _PURGE_KEYS: Final = compile_sql(
@@ -65,17 +76,13 @@ class SqlTaskRepository:
     ) -> Creation:
         try:
             if idempotency is None:
-                rows = await self._database.fetch(
-                    INSERT_TASK.call, task.owner, task.title, task.description, at, max_tasks
-                )
+                rows = await self._database.fetch(INSERT_TASK.call, *_fields(task), at, max_tasks)
                 return Creation(to_domain(rows[0]), replayed=False)
             rows = await self._database.fetch(
                 CREATE_TASK_ONCE.call,
-                task.owner,
+                *_fields(task),
                 idempotency.key,
                 idempotency.fingerprint,
-                task.title,
-                task.description,
                 at,
                 at - IDEMPOTENCY_KEY_LIFETIME,
                 max_tasks,
@@ -104,16 +111,27 @@ class SqlTaskRepository:
         self,
         owner: UserId,
         *,
-        completed: bool | None = None,
+        where: TaskFilter = EVERY_TASK,
+        order: SortOrder = OLDEST_FIRST,
         limit: int = 50,
         after: ListPosition | None = None,
     ) -> TaskPage:
+        value = None if after is None else after.value
         rows = await self._database.fetch(
             LIST_TASKS.call,
             owner,
-            completed,
-            None if after is None else after.created_at,
+            where.completed,
+            sorted(p.rank for p in where.priorities) or None,
+            list(where.tags) or None,
+            where.due_before,
+            where.due_after,
+            [_like_escaped(word) for word in where.words] or None,
+            str(order.field),
+            order.descending,
             None if after is None else after.task_id,
+            value if isinstance(value, datetime) else None,
+            value.rank if isinstance(value, Priority) else None,
+            value if isinstance(value, str) else None,
             limit + 1,  # one more than asked tells whether another page follows
         )
         # An empty page is one row without a task, carrying only the total.
@@ -121,6 +139,10 @@ class SqlTaskRepository:
         return TaskPage(
             tasks=tasks[:limit], total=int(rows[0]["total"]), has_more=len(tasks) > limit
         )
+
+    async def tags(self, owner: UserId) -> Sequence[TagCount]:
+        rows = await self._database.fetch(LIST_TAGS.call, owner)
+        return [TagCount(row["tag"], row["count"]) for row in rows]
 
     async def save(self, task: Task, *, expected_version: int) -> Task | None:
         rows = await self._database.fetch(
@@ -130,6 +152,9 @@ class SqlTaskRepository:
             expected_version,
             task.title,
             task.description,
+            task.due_at,
+            task.priority.rank,
+            list(task.tags),
             task.completed,
             task.completed_at,
             task.updated_at,
@@ -148,6 +173,23 @@ class SqlTaskRepository:
         if not row["deleted"]:
             raise StaleVersion(row["version"])
         return True
+
+
+def _fields(task: NewTask) -> tuple[object, ...]:
+    """A new task's fields in the order the creating functions take them."""
+    return (
+        task.owner,
+        task.title,
+        task.description,
+        task.due_at,
+        task.priority.rank,
+        list(task.tags),
+    )
+
+
+def _like_escaped(word: str) -> str:
+    r"""``word`` matched literally by LIKE (whose wildcards are % and _, escaped by \\)."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class SqlIdempotencyKeyJanitor:

@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Identity, Index, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    SmallInteger,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from domain.text import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH
+from domain.task import Priority
+from domain.text import DESCRIPTION_MAX_LENGTH, TAGS_MAX, TITLE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 # The database repeats the domain's rules (with the domain's limits), so no other writer (a
 # script, a migration, a bug) can store what the API would refuse. Regexes list control characters
@@ -25,6 +37,17 @@ DESCRIPTION_RULE = (
 )
 USER_ID_RULE = f"char_length(user_id) BETWEEN 1 AND {USER_ID_MAX_LENGTH}"
 COMPLETION_RULE = "completed = (completed_at IS NOT NULL)"
+PRIORITY_RULE = f"priority BETWEEN 0 AND {len(Priority) - 1}"
+# Each tag's own rule (trimmed, lower-cased, 1-50 characters) needs a subquery, which a CHECK
+# cannot hold; the set's size, NULLs and control characters it can.
+TAGS_RULE = (
+    f"cardinality(tags) <= {TAGS_MAX} AND array_position(tags, NULL) IS NULL "
+    "AND array_to_string(tags, ' ') !~ '[\\x01-\\x1f\\x7f-\\x9f]'"
+)
+# The title as the title sort compares it, kept by a trigger (migration 0007). A column, not an
+# index on lower(title): row-level security keeps a non-leakproof function of a column (lower)
+# out of index conditions, so only a stored key lets a page after a cursor start with a seek.
+TITLE_KEY_RULE = "title_key IS NOT DISTINCT FROM lower(title)"
 
 
 class TaskRow(SQLModel, table=True):
@@ -37,8 +60,19 @@ class TaskRow(SQLModel, table=True):
         CheckConstraint(USER_ID_RULE, name="tasks_user_id_valid"),
         CheckConstraint(COMPLETION_RULE, name="tasks_completed_at_matches"),
         CheckConstraint("version >= 1", name="tasks_version_positive"),
-        # Serves "this user's tasks in creation order" (and its keyset continuation) from the index.
+        CheckConstraint(PRIORITY_RULE, name="tasks_priority_valid"),
+        CheckConstraint(TAGS_RULE, name="tasks_tags_valid"),
+        CheckConstraint(TITLE_KEY_RULE, name="tasks_title_key_matches"),
+        # One per sort order: each serves a user's page, first or after a cursor, in either
+        # direction, as an index range scan (ties by id).
         Index("tasks_user_created_idx", "user_id", "created_at", "id"),
+        Index("tasks_user_updated_idx", "user_id", "updated_at", "id"),
+        Index("tasks_user_due_idx", "user_id", "due_at", "id"),
+        # A sort by due date lists the undated tasks last, by id: an index of them alone serves
+        # that part in order.
+        Index("tasks_user_undated_idx", "user_id", "id", postgresql_where=text("due_at IS NULL")),
+        Index("tasks_user_priority_idx", "user_id", "priority", "id"),
+        Index("tasks_user_title_idx", "user_id", "title_key", "id"),
     )
 
     id: int | None = Field(
@@ -55,6 +89,17 @@ class TaskRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False))
+    due_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    priority: int = Field(
+        default=0, sa_column=Column(SmallInteger, nullable=False, server_default=text("0"))
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    )
+    title_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 IDEMPOTENCY_KEY_RULE = "char_length(key) BETWEEN 1 AND 255"

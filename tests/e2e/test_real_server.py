@@ -66,7 +66,7 @@ def test_the_served_api_refuses_a_streamed_oversized_body(server: str) -> None:
         assert response.status_code == 413
 
 
-def test_serve_has_no_workers_option(tmp_path: Path) -> None:
+def test_serve_refuses_more_than_one_worker(tmp_path: Path) -> None:
     # One process per replica (docs/operations.md): its metrics and limits are whole.
     result = taskapi(
         "serve",
@@ -77,7 +77,7 @@ def test_serve_has_no_workers_option(tmp_path: Path) -> None:
         DATABASE_URL="postgresql://u@127.0.0.1:1/db",
     )
     assert result.returncode == 2
-    assert "unrecognized arguments: --workers 2" in result.stderr
+    assert "argument --workers: invalid choice: 2 (choose from 1)" in result.stderr
 
 
 def test_every_request_is_one_json_access_line(server_and_log: tuple[str, Path]) -> None:

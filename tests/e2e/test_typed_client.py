@@ -118,30 +118,32 @@ def test_a_client_generated_from_the_document_compiles_strictly_and_works(
     base, path = document
     SCHEMA.parent.mkdir(exist_ok=True)
     started = time.monotonic()
-    generated = run(tools / "openapi-typescript", path, "--output", SCHEMA, cwd=WORK)
-    assert generated.returncode == 0, output(generated)
-    generated_at = time.monotonic()
-
-    out = tmp_path / "out"
-    compiled = run(
-        tools / "tsc",
-        "--project",
-        WORK,
-        "--strict",
-        "--noEmit",
-        "false",
-        "--outDir",
-        out,
-        cwd=WORK,
-    )
-    assert compiled.returncode == 0, (
-        f"flow.ts does not compile against the document:\n{output(compiled)}"
-    )
+    # The same document, flow and tools compile to the same program: the PgBouncer pass of
+    # `make test` runs what the first pass compiled.
+    inputs = hashlib.sha256(path.read_bytes() + (WORK / "flow.ts").read_bytes())
+    inputs.update(lock_digest().encode())
+    out = WORK / "build" / inputs.hexdigest()[:16]
+    if not (out / "flow.js").is_file():
+        generated = run(tools / "openapi-typescript", path, "--output", SCHEMA, cwd=WORK)
+        assert generated.returncode == 0, output(generated)
+        compiled = run(
+            tools / "tsc",
+            "--project",
+            WORK,
+            "--strict",
+            "--noEmit",
+            "false",
+            "--outDir",
+            out,
+            cwd=WORK,
+        )
+        assert compiled.returncode == 0, (
+            f"flow.ts does not compile against the document:\n{output(compiled)}"
+        )
+        # The compiled flow is an ES module that imports openapi-fetch from node_modules.
+        (out / "package.json").write_text(json.dumps({"type": "module"}))
+        (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     compiled_at = time.monotonic()
-
-    # The compiled flow is an ES module that imports openapi-fetch from the pinned node_modules.
-    (out / "package.json").write_text(json.dumps({"type": "module"}))
-    (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     flow = run(
         NODE,
         out / "flow.js",
@@ -161,8 +163,7 @@ def test_a_client_generated_from_the_document_compiles_strictly_and_works(
         "typed client flow: ok",
     ], output(flow)
     print(  # noqa: T201  # how long each step takes, for whoever runs `pytest -s`
-        f"generate {generated_at - started:.1f}s, tsc {compiled_at - generated_at:.1f}s, "
-        f"run {ran_at - compiled_at:.1f}s"
+        f"generate and tsc {compiled_at - started:.1f}s, run {ran_at - compiled_at:.1f}s"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -90,8 +91,10 @@ def test_a_database_failure_is_one_line_and_exit_1(
         ),
         "unknown host": "postgresql://u:hunter2hunter2@no-such-host.invalid/db",
     }[case]
-    for args in (("migrate",), ("migrate", "--status"), ("delete-user", "alice", "--yes")):
-        result = taskapi(*args, cwd=tmp_path, DATABASE_URL=url)
+    commands = (("migrate",), ("migrate", "--status"), ("delete-user", "alice", "--yes"))
+    with ThreadPoolExecutor() as pool:  # each waits mostly for its interpreter to start
+        results = pool.map(lambda args: taskapi(*args, cwd=tmp_path, DATABASE_URL=url), commands)
+    for args, result in zip(commands, results, strict=True):
         assert result.returncode == 1, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
@@ -115,6 +118,7 @@ async def test_migrate_status_shows_current_and_pending_revisions(
         assert [line.split()[1] for line in partway.splitlines() if line.startswith("pending")] == [
             "0005",
             "0006",
+            "0007",
         ]
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout

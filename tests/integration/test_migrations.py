@@ -82,15 +82,47 @@ async def test_upgrade_downgrade_upgrade(fresh_database: str) -> None:
     assert await _functions(fresh_database) == {function.signature for function in FUNCTIONS}
 
 
+async def test_tasks_stored_before_rich_tasks_survive_the_upgrade_and_the_downgrade(
+    fresh_database: str,
+) -> None:
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options, "0006")
+    engine = create_unpooled_engine(options)
+    insert = text(
+        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+        " SELECT 'alice', 'Old Task ' || n, false, now(), now(), 3 FROM generate_series(1, 25) n"
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert)
+        await asyncio.to_thread(upgrade, options)  # backfills title_key
+        async with engine.connect() as connection:
+            query = "SELECT title, title_key, due_at, priority, tags, version FROM tasks"
+            rows = (await connection.execute(text(query))).all()
+            invalid = await connection.scalar(
+                text("SELECT count(*) FROM pg_constraint WHERE NOT convalidated")
+            )
+        assert len(rows) == 25
+        for title, title_key, due_at, priority, tags, version in rows:
+            assert (title_key, due_at, priority, tags) == (title.lower(), None, 0, [])
+            assert version == 3  # filling in the sort key is not a change of the task
+        assert invalid == 0
+        await asyncio.to_thread(downgrade, options, "0006")
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM tasks")) == 25
+    finally:
+        await engine.dispose()
+
+
 def test_the_frozen_functions_are_what_the_statements_generate() -> None:
-    # Migrations freeze the functions' DDL (0004 all of them, 0006 the two that create); the
+    # Migrations freeze the functions' DDL (0004, 0006 and 0007 each replaced some); the
     # statements they came from live on in code. When they drift, print the new DDL (python -m
     # adapters.postgres.functions) and freeze it in a new migration, listed here.
     options = DatabaseOptions.from_url("postgresql://unused@localhost/unused")
     scripts = ScriptDirectory.from_config(alembic_config(options))
     ddl: dict[str, str] = {}
     signatures: dict[str, str] = {}
-    for revision in ("0004", "0006"):
+    for revision in ("0004", "0006", "0007"):
         script = scripts.get_revision(revision)
         assert script is not None
         for text_of in script.module.FUNCTIONS:
@@ -149,6 +181,7 @@ async def test_the_owners_listing_is_served_by_the_index(database_url: str) -> N
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SET LOCAL enable_seqscan = off"))
+            await connection.execute(text("SET LOCAL enable_sort = off"))
             plan = (
                 await connection.execute(
                     text(
@@ -158,5 +191,16 @@ async def test_the_owners_listing_is_served_by_the_index(database_url: str) -> N
                 )
             ).scalars()
             assert "tasks_user_created_idx" in "\n".join(plan)
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_run_without_the_apis_statement_timeout(database_url: str) -> None:
+    # A backfill or an index build on a large table takes as long as it takes.
+    options = DatabaseOptions.from_url(database_url, statement_timeout=0.2)
+    engine = create_unpooled_engine(options)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1 FROM pg_sleep(0.5)")) == 1
     finally:
         await engine.dispose()

@@ -20,7 +20,8 @@ from adapters.postgres.functions import CREATE_TASK_ONCE, LIST_TASKS
 from adapters.postgres.repository import SqlTaskRepository
 from adapters.postgres.row_security import IDEMPOTENCY_KEY_LIFETIME
 from application.errors import IdempotencyConflict, IdempotencyInProgress, StorageUnavailable
-from application.ports import Creation, IdempotencyKey, ListPosition
+from application.listing import OLDEST_FIRST, ListPosition, TaskFilter
+from application.ports import Creation, IdempotencyKey
 from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, TaskChanges, UserId
 
@@ -75,8 +76,12 @@ async def test_list_is_scoped_ordered_filtered_and_limited(repository: SqlTaskRe
 
     listed = (await repository.list(ALICE)).tasks
     assert [t.id for t in listed] == [early.id, tie_a.id, tie_b.id, late.id]
-    assert [t.id for t in (await repository.list(ALICE, completed=True)).tasks] == [tie_a.id]
-    assert [t.id for t in (await repository.list(ALICE, completed=False)).tasks] == [
+    assert [
+        t.id for t in (await repository.list(ALICE, where=TaskFilter(completed=True))).tasks
+    ] == [tie_a.id]
+    assert [
+        t.id for t in (await repository.list(ALICE, where=TaskFilter(completed=False))).tasks
+    ] == [
         early.id,
         tie_b.id,
         late.id,
@@ -280,8 +285,8 @@ async def explain_nested(url: str, query: str, *args: object, generic: bool = Fa
         await conn.execute(
             "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
             " SET auto_explain.log_nested_statements = on; SET client_min_messages = log;"
-            " SET enable_seqscan = off; SET enable_bitmapscan = off"
-            + ("; SET plan_cache_mode = force_generic_plan" if generic else "")
+            " SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off;"
+            " SET jit = off" + ("; SET plan_cache_mode = force_generic_plan" if generic else "")
         )
         await conn.fetch(query, *args)
     finally:
@@ -289,21 +294,60 @@ async def explain_nested(url: str, query: str, *args: object, generic: bool = Fa
     return "\n".join(plans)
 
 
-@pytest.mark.parametrize("generic", [False, True])
+def list_call(owner: str, sort: str = "created_at", **given: object) -> tuple[object, ...]:
+    """The arguments of ``taskapi_list_tasks``: everything unset unless given."""
+    names = [p.name.removeprefix("p_") for p in LIST_TASKS.params]
+    values: dict[str, object] = {
+        **dict.fromkeys(names),
+        "owner": owner,
+        "sort": sort,
+        "descending": False,
+        "limit": 51,
+    }
+    return tuple({**values, **given}[name] for name in names)
+
+
+_SORT_INDEXES: dict[str, tuple[str, str, dict[str, object]]] = {
+    "created_at": ("tasks_user_created_idx", "created_at", {"after_at": T0}),
+    "updated_at": ("tasks_user_updated_idx", "updated_at", {"after_at": T0}),
+    "due_at": ("tasks_user_due_idx", "due_at", {"after_at": T0}),
+    "priority": ("tasks_user_priority_idx", "priority", {"after_rank": 2}),
+    "title": ("tasks_user_title_idx", "title_key", {"after_title": "Milk"}),
+}
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", list(_SORT_INDEXES))
 async def test_pages_are_keyset_not_offset_and_served_by_the_index(
-    database_url: str, generic: bool
+    database_url: str, sort: str, descending: bool
 ) -> None:
     assert "OFFSET" not in LIST_TASKS.ddl().upper()
-    for after in ((None, None), (T0, 1)):
-        plans = await explain_nested(
-            database_url, LIST_TASKS.call, "alice", None, *after, 51, generic=generic
-        )
-        [page] = [plan for plan in plans.split("Query Text:") if "LIMIT" in plan]
+    index, key, position = _SORT_INDEXES[sort]
+    beyond = "<" if descending else ">"
+    first_page: dict[str, object] = {}
+    for after in (first_page, {"after_id": 1, **position}):
+        call = list_call("alice", sort, descending=descending, **after)
+        plans = await explain_nested(database_url, LIST_TASKS.call, *call)
+        [page] = [
+            p for p in plans.split("Query Text:") if "FROM tasks WHERE" in p and "ORDER BY" in p
+        ]
         # An ordered range scan of the index, no sort; the cursor is where the range starts.
-        assert "Index Scan using tasks_user_created_idx on tasks " in page, page
-        assert "Sort" not in page, page
-        if after[0] is not None:
-            assert re.search(r"Index Cond: .*ROW\(created_at, id\) > ROW\(", page), page
+        assert f"Index Scan{' Backward' if descending else ''} using {index} on tasks " in page
+        # No sort of the user's tasks; only the due order's union of two page-sized parts is.
+        union_sorts = re.findall(r"Sort Key: \(\(\w+\.due_at IS NULL\)\)", page)
+        assert page.count("Sort Key:") == len(union_sorts) == ("UNION ALL" in page), page
+        if after:
+            assert re.search(rf"Index Cond: .*ROW\({key}, id\) {beyond} ROW\(", page), page
+        if sort == "due_at" and (descending or after):  # then the undated tasks, by id
+            assert "using tasks_user_undated_idx on tasks " in page, page
+
+
+async def test_a_page_after_an_undated_task_reads_only_undated_ones(database_url: str) -> None:
+    call = list_call("alice", "due_at", after_id=7)
+    plans = await explain_nested(database_url, LIST_TASKS.call, *call)
+    [page] = [p for p in plans.split("Query Text:") if "FROM tasks WHERE" in p and "ORDER BY" in p]
+    assert "tasks_user_due_idx" not in page.split("InitPlan")[0], page
+    assert re.search(r"Index Cond: .*id > ", page), page
 
 
 async def test_a_page_past_the_end_still_counts(repository: SqlTaskRepository) -> None:
@@ -311,9 +355,7 @@ async def test_a_page_past_the_end_still_counts(repository: SqlTaskRepository) -
         await repository.add(draft(f"t{n}"), at=at(n))
     first = await repository.list(ALICE, limit=2)
     last = first.tasks[-1]
-    beyond = await repository.list(
-        ALICE, after=ListPosition(created_at=last.created_at, task_id=last.id)
-    )
+    beyond = await repository.list(ALICE, after=ListPosition(last.created_at, last.id))
     assert (beyond.tasks, beyond.total, beyond.has_more) == ([], 2, False)
 
 
@@ -330,17 +372,19 @@ async def test_pages_follow_each_other_and_count_the_filter(repository: SqlTaskR
         page = await repository.list(ALICE, limit=3, after=after)
         assert page.total == 7
         seen += [task.id for task in page.tasks]
-        after = page.next_position
+        after = page.after_last(OLDEST_FIRST)
         if after is None:
             assert not page.has_more
             break
     assert seen == [task.id for task in expected]
 
-    open_tasks = await repository.list(ALICE, completed=False, limit=5)
+    open_tasks = await repository.list(ALICE, where=TaskFilter(completed=False), limit=5)
     assert (len(open_tasks.tasks), open_tasks.total, open_tasks.has_more) == (5, 6, True)
-    last = await repository.list(ALICE, completed=False, after=open_tasks.next_position)
+    last = await repository.list(
+        ALICE, where=TaskFilter(completed=False), after=open_tasks.after_last(OLDEST_FIRST)
+    )
     assert (len(last.tasks), last.total, last.has_more) == (1, 6, False)
-    done_page = await repository.list(ALICE, completed=True)
+    done_page = await repository.list(ALICE, where=TaskFilter(completed=True))
     assert ([task.id for task in done_page.tasks], done_page.total) == ([done.id], 1)
     assert (await repository.list(UserId("nobody"))).total == 0
 
@@ -417,7 +461,18 @@ async def test_a_key_held_in_flight_too_long_is_in_progress(
         # Another request's transaction has claimed the key and not committed.
         await holder.execute("BEGIN")
         await holder.fetch(
-            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "held", None, T0, T0, None
+            CREATE_TASK_ONCE.call,
+            ALICE,
+            "held",
+            None,
+            None,
+            0,
+            [],
+            KEY.key,
+            KEY.fingerprint,
+            T0,
+            T0,
+            None,
         )
         started = asyncio.get_running_loop().time()
         with pytest.raises(IdempotencyInProgress):
@@ -441,7 +496,18 @@ async def test_a_key_committed_by_its_first_request_meanwhile_is_replayed(
     try:
         await holder.execute("BEGIN")
         [first] = await holder.fetch(
-            CREATE_TASK_ONCE.call, ALICE, KEY.key, KEY.fingerprint, "first", None, T0, T0, None
+            CREATE_TASK_ONCE.call,
+            ALICE,
+            "first",
+            None,
+            None,
+            0,
+            [],
+            KEY.key,
+            KEY.fingerprint,
+            T0,
+            T0,
+            None,
         )
         waiting = asyncio.create_task(repository.add(draft("first"), at=T0, idempotency=KEY))
         await asyncio.sleep(0.3)

@@ -8,6 +8,7 @@ superuser, sees and seeds every row, so each test can check what the database ho
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,10 +36,11 @@ from adapters.postgres.row_security import (
     OWNER_SETTING,
 )
 from application.errors import StorageUnavailable
+from application.listing import SortField, SortOrder, TaskFilter
 from application.ports import IdempotencyKey
-from domain.task import NewTask, Task, UserId
+from domain.task import NewTask, Priority, Task, UserId
 from tests.database import create_database, drop_database
-from tests.integration.test_repository import explain_nested
+from tests.integration.test_repository import explain_nested, list_call
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
 
@@ -123,7 +125,7 @@ async def test_writes_without_owner_filter_touch_only_the_callers_rows(
 # what a regression that dropped the filter would run. They live in a schema of their own, found
 # first on the search path of a pool of their own.
 UNFILTERED_SCHEMA = "taskapi_unfiltered"
-_OWNER_FILTER = re.compile(r"\b\w+\.user_id = p_owner\b")
+_OWNER_FILTER = re.compile(r"\b(\w+\.)?user_id = (p_owner|\$1)\b")
 
 
 def without_owner_filters(ddl: str) -> str:
@@ -216,10 +218,40 @@ async def test_the_repository_without_owner_filters_still_cannot_reach_another_u
 
 
 async def test_as_the_api_role_a_page_is_still_served_by_the_index(database_url: str) -> None:
-    plans = await explain_nested(database_url, LIST_TASKS.call, ALICE, None, T0, 1, 51)
-    [page] = [plan for plan in plans.split("Query Text:") if "LIMIT" in plan]
+    call = list_call(ALICE, after_id=1, after_at=T0)
+    plans = await explain_nested(database_url, LIST_TASKS.call, *call)
+    [page] = [p for p in plans.split("Query Text:") if "FROM tasks WHERE" in p and "ORDER BY" in p]
     assert "Index Scan using tasks_user_created_idx on tasks " in page
     assert "current_setting" in page  # the policy's condition is part of the plan
+
+
+async def test_no_filter_search_sort_or_tag_count_reaches_another_user_without_owner_filters(
+    engine: AsyncEngine, unfiltered_repository: SqlTaskRepository
+) -> None:
+    repository = unfiltered_repository
+    due = datetime(2026, 12, 24, 16, tzinfo=UTC)
+    for owner in (BOB, ALICE):  # bob's first: his rows would lead every order
+        await repository.add(
+            NewTask.create(
+                owner=owner,
+                title=f"milk for {owner}",
+                description="organic",
+                due_at=due,
+                priority=Priority.HIGH,
+                tags=["home", owner],
+            ),
+            at=T0,
+        )
+    wheres = [
+        TaskFilter(),
+        TaskFilter.create(completed=False, priorities=[Priority.HIGH], tags=["home"]),
+        TaskFilter.create(due_before=due + timedelta(days=1), due_after=due, q="MILK organic"),
+    ]
+    for where, field, descending in itertools.product(wheres, SortField, (False, True)):
+        page = await repository.list(ALICE, where=where, order=SortOrder(field, descending))
+        assert [task.owner for task in page.tasks] == [ALICE], (where, field)
+        assert page.total == 1
+    assert [(t.tag, t.count) for t in await repository.tags(ALICE)] == [("alice", 1), ("home", 1)]
 
 
 async def test_an_idempotent_create_without_owner_filters_never_replays_another_users_task(

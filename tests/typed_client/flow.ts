@@ -6,12 +6,14 @@
 //   TASKAPI_TOKEN     a bearer token for TASKAPI_USER
 // Every unexpected answer throws, so the process exits non-zero.
 import createClient from "openapi-fetch";
-import type { operations, paths } from "./generated/schema.js";
+import type { components, operations, paths } from "./generated/schema.js";
 
 // The shapes a form or a filter bar would be typed with, named by the contract's operationIds.
 type NewTask = operations["createTask"]["requestBody"]["content"]["application/json"];
 type TaskChanges = operations["updateTask"]["requestBody"]["content"]["application/json"];
 type TaskFilters = NonNullable<operations["listTasks"]["parameters"]["query"]>;
+type Task = components["schemas"]["TaskOut"];
+type TagCount = operations["listTags"]["responses"][200]["content"]["application/json"][number];
 type ProblemCode =
   operations["updateTask"]["responses"][412]["content"]["application/problem+json"]["code"];
 
@@ -71,6 +73,58 @@ async function main(): Promise<void> {
   const titles: string[] = listed.data.map((t) => t.title);
   check(titles.join("|") === "Buy groceries|Call mum", "open tasks, oldest first", titles);
   check(listed.response.headers.get("X-Total-Count") === "2", "X-Total-Count");
+
+  // Rich fields, typed: priority a union of four strings, due_at a date-time string, tags string[].
+  const priority: Task["priority"] = "high";
+  // @ts-expect-error -- "urgent" is not a priority
+  const urgent: Task["priority"] = "urgent";
+  const dueAt: Task["due_at"] = "2026-12-24T17:00:00+01:00";
+  const tags: Task["tags"] = ["Travel", "home"];
+  const trip = await client.POST("/api/{user_id}/tasks", {
+    params: { path: { user_id } },
+    body: { title: "Plan trip", due_at: dueAt, priority, tags },
+  });
+  check(trip.data !== undefined, "createTask with rich fields", trip.error);
+  check(trip.data.due_at === "2026-12-24T16:00:00.000000Z", "due_at in UTC", trip.data);
+  check(trip.data.tags.join(",") === "home,travel" && trip.data.priority !== urgent, "tags", trip.data);
+  const plants = await client.POST("/api/{user_id}/tasks", {
+    params: { path: { user_id } },
+    body: { title: "Water plants", priority: "medium", tags: ["home"] },
+  });
+  check(plants.data !== undefined, "createTask with a priority", plants.error);
+
+  // listTasks filtered, sorted and paged: open, high or medium, most important first, one a page,
+  // following the cursor of the Link header.
+  const important: TaskFilters = {
+    completed: false,
+    priority: ["high", "medium"],
+    tag: ["home"],
+    sort: "-priority",
+    limit: 1,
+  };
+  // @ts-expect-error -- "importance" is not a sort order
+  const unsorted: TaskFilters = { sort: "importance" };
+  check(unsorted.sort !== important.sort, "sort orders differ");
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.GET("/api/{user_id}/tasks", {
+      params: { path: { user_id }, query: { ...important, cursor } },
+    });
+    check(page.data !== undefined, "filtered, sorted page", page.error);
+    check(page.response.headers.get("X-Total-Count") === "2", "X-Total-Count of the filter");
+    seen.push(...page.data.map((t) => t.title));
+    const link = page.response.headers.get("Link");
+    const next = link === null ? null : new URL(link.slice(1, link.indexOf(">")), "http://x");
+    cursor = next?.searchParams.get("cursor") ?? undefined;
+  } while (cursor !== undefined && seen.length < 5);
+  check(seen.join("|") === "Plan trip|Water plants", "pages in priority order", seen);
+
+  // listTags: each tag with how many tasks carry it.
+  const tagged = await client.GET("/api/{user_id}/tags", { params: { path: { user_id } } });
+  check(tagged.data !== undefined, "listTags", tagged.error);
+  const counts: TagCount[] = tagged.data;
+  check(counts.map((t) => `${t.tag}:${t.count}`).join(",") === "home:2,travel:1", "tags", counts);
 
   // getTask, keeping its ETag for a conditional update.
   const fetched = await client.GET("/api/{user_id}/tasks/{task_id}", {

@@ -11,42 +11,74 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.http.conditional import if_match_versions, if_none_match_hits
-from adapters.http.cursor import CursorCodec, InvalidCursor
+from adapters.http.cursor import MAX_CURSOR_LENGTH, CursorCodec, InvalidCursor
 from adapters.http.schemas import task_json, tasks_json, utc_timestamp
-from application.ports import ListPosition
-from domain.task import Task, UserId
+from application.listing import ListPosition, SortField, SortOrder, TaskFilter
+from domain.task import Priority, Task, UserId
 
 CODEC = CursorCodec(b"k" * 32)
-POSITION = ListPosition(created_at=datetime(2026, 1, 14, 9, 30, 0, 123456, tzinfo=UTC), task_id=42)
+EVERYTHING = TaskFilter()
+OLDEST = SortOrder()
+POSITION = ListPosition(datetime(2026, 1, 14, 9, 30, 0, 123456, tzinfo=UTC), 42)
+
+_VALUES = {
+    SortField.CREATED_AT: st.datetimes(timezones=st.just(UTC), min_value=datetime(1971, 1, 1)),
+    SortField.UPDATED_AT: st.datetimes(timezones=st.just(UTC), min_value=datetime(1971, 1, 1)),
+    SortField.DUE_AT: st.none() | st.datetimes(timezones=st.just(UTC)),
+    SortField.PRIORITY: st.sampled_from(Priority),
+    SortField.TITLE: st.text(min_size=1, max_size=500),
+}
 
 
-@given(
-    st.datetimes(timezones=st.just(UTC), min_value=datetime(1971, 1, 1)),
-    st.integers(min_value=1, max_value=2**63 - 1),
-    st.sampled_from([None, True, False]),
-)
+@st.composite
+def _listings(draw: st.DrawFn) -> tuple[TaskFilter, SortOrder, ListPosition]:
+    order = SortOrder(draw(st.sampled_from(SortField)), draw(st.booleans()))
+    where = TaskFilter.create(
+        completed=draw(st.sampled_from([None, True, False])),
+        priorities=draw(st.frozensets(st.sampled_from(Priority))),
+        tags=draw(st.lists(st.sampled_from(["work", "home", "é"]))),
+        q=draw(st.sampled_from([None, "milk", "buy MILK"])),
+    )
+    value = draw(_VALUES[order.field])
+    return where, order, ListPosition(value, draw(st.integers(1, 2**63 - 1)))
+
+
+@given(_listings())
 def test_a_cursor_round_trips_exactly(
-    created_at: datetime, task_id: int, completed: bool | None
+    listing: tuple[TaskFilter, SortOrder, ListPosition],
 ) -> None:
-    position = ListPosition(created_at=created_at, task_id=task_id)
-    cursor = CODEC.encode("alice", completed, position)
-    assert CODEC.decode(cursor, "alice", completed) == position
+    where, order, position = listing
+    cursor = CODEC.encode("alice", where, order, position)
+    assert len(cursor) <= MAX_CURSOR_LENGTH
+    assert CODEC.decode(cursor, "alice", where, order) == position
 
 
-def test_a_cursor_is_bound_to_its_user_filter_and_key() -> None:
-    cursor = CODEC.encode("alice", None, POSITION)
-    with pytest.raises(InvalidCursor):
-        CODEC.decode(cursor, "bob", None)
-    with pytest.raises(InvalidCursor):
-        CODEC.decode(cursor, "alice", True)
-    with pytest.raises(InvalidCursor):
-        CursorCodec(b"other key").decode(cursor, "alice", None)
+def test_a_cursor_is_bound_to_its_user_filter_order_and_key() -> None:
+    cursor = CODEC.encode("alice", EVERYTHING, OLDEST, POSITION)
+    with pytest.raises(InvalidCursor, match="is not valid"):
+        CODEC.decode(cursor, "bob", EVERYTHING, OLDEST)
+    for where in (
+        TaskFilter(completed=True),
+        TaskFilter(priorities=frozenset({Priority.HIGH})),
+        TaskFilter(tags=("work",)),
+        TaskFilter(due_before=POSITION.value),  # type: ignore[arg-type]  # a datetime
+        TaskFilter(due_after=POSITION.value),  # type: ignore[arg-type]  # a datetime
+        TaskFilter(words=("milk",)),
+    ):
+        with pytest.raises(InvalidCursor, match="another filter or sort order"):
+            CODEC.decode(cursor, "alice", where, OLDEST)
+    with pytest.raises(InvalidCursor, match="another filter or sort order"):
+        CODEC.decode(cursor, "alice", EVERYTHING, SortOrder(descending=True))
+    with pytest.raises(InvalidCursor, match="another filter or sort order"):
+        CODEC.decode(cursor, "alice", EVERYTHING, SortOrder(SortField.UPDATED_AT))
+    with pytest.raises(InvalidCursor, match="is not valid"):
+        CursorCodec(b"other key").decode(cursor, "alice", EVERYTHING, OLDEST)
 
 
 @given(st.text(max_size=100))
 def test_arbitrary_text_is_never_a_cursor(text: str) -> None:
     with pytest.raises(InvalidCursor):
-        CODEC.decode(text, "alice", None)
+        CODEC.decode(text, "alice", EVERYTHING, OLDEST)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +153,13 @@ def test_tasks_are_written_with_microseconds_even_when_zero(microsecond: int) ->
     expected = f"2026-01-14T09:30:00.{microsecond:06d}Z"
     assert written["created_at"] == written["updated_at"] == written["completed_at"] == expected
     assert json.loads(tasks_json([task])[0]) == [written]
+
+
+def test_a_cursor_fits_the_longest_user_id_and_title() -> None:
+    owner = "\U0001f642" * 255
+    position = ListPosition("\U0001f600" * 500, 2**63 - 1)
+    order = SortOrder(SortField.TITLE, descending=True)
+    where = TaskFilter.create(q="x" * 200, tags=["t" * 50] * 3, priorities=list(Priority))
+    cursor = CODEC.encode(owner, where, order, position)
+    assert len(cursor) <= MAX_CURSOR_LENGTH
+    assert CODEC.decode(cursor, owner, where, order) == position

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -8,6 +8,7 @@ from domain.errors import AccessDenied, InvalidTask
 from domain.task import (
     UNSET,
     NewTask,
+    Priority,
     Task,
     TaskChanges,
     UserId,
@@ -137,3 +138,67 @@ def test_user_id_rule_refuses_unusable_ids(raw: str) -> None:
 def test_user_id_rule_accepts_unicode_and_uuids() -> None:
     assert is_valid_user_id("zoë")
     assert is_valid_user_id("0f8fad5b-d9cb-469f-a165-70867728950e")
+
+
+def test_a_new_task_has_no_due_date_no_priority_and_no_tags() -> None:
+    draft = NewTask.create(owner=UserId("alice"), title="t")
+    assert (draft.due_at, draft.priority, draft.tags) == (None, Priority.NONE, ())
+
+
+def test_tags_are_a_normalised_sorted_set() -> None:
+    draft = NewTask.create(owner=UserId("alice"), title="t", tags=[" Work", "home ", "WORK", "Ä"])
+    assert draft.tags == ("home", "work", "ä")
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [[""], [" "], ["x" * 51], ["a\tb"], ["\u200b"], ["\u202eevil"], [f"t{n}" for n in range(21)]],
+)
+def test_tags_that_break_the_rule_are_refused(tags: list[str]) -> None:
+    with pytest.raises(InvalidTask) as refused:
+        NewTask.create(owner=UserId("alice"), title="t", tags=tags)
+    assert refused.value.field == "tags"
+
+
+def test_a_due_date_needs_an_offset_and_is_kept_in_utc() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    draft = NewTask.create(
+        owner=UserId("alice"), title="t", due_at=datetime(2026, 12, 24, 17, tzinfo=plus_one)
+    )
+    assert draft.due_at == datetime(2026, 12, 24, 16, tzinfo=UTC)
+    assert draft.due_at.tzinfo is UTC
+    with pytest.raises(InvalidTask) as refused:
+        NewTask.create(owner=UserId("alice"), title="t", due_at=datetime(2026, 12, 24))
+    assert refused.value.field == "due_at"
+
+
+def test_priorities_are_ordered() -> None:
+    assert [p.rank for p in (Priority.NONE, Priority.LOW, Priority.MEDIUM, Priority.HIGH)] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert all(Priority.of_rank(p.rank) is p for p in Priority)
+
+
+def test_editing_the_new_fields_is_one_version_step_each_and_keeps_the_rest() -> None:
+    task = a_task(tags=("a",), priority=Priority.LOW)
+    edited = task.edit(TaskChanges.create(priority=Priority.HIGH, tags=["B"]), at=T1)
+    assert (edited.priority, edited.tags, edited.version, edited.updated_at) == (
+        Priority.HIGH,
+        ("b",),
+        2,
+        T1,
+    )
+    assert (edited.title, edited.due_at) == (task.title, task.due_at)
+    due = edited.edit(TaskChanges.create(due_at=T2), at=T2)
+    assert (due.due_at, due.version) == (T2, 3)
+    cleared = due.edit(TaskChanges.create(due_at=None), at=T2)
+    assert (cleared.due_at, cleared.version, cleared.tags) == (None, 4, ("b",))
+
+
+def test_an_edit_must_set_something() -> None:
+    with pytest.raises(InvalidTask) as refused:
+        TaskChanges.create()
+    assert "due_at, priority, tags" in refused.value.message

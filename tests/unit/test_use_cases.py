@@ -4,6 +4,7 @@ import pytest
 
 from application.auth import MAX_TOKEN_LENGTH, Authenticate, authorise_owner
 from application.errors import AuthenticationFailed, IdempotencyConflict
+from application.listing import OLDEST_FIRST, TaskFilter
 from application.ports import Principal
 from application.tasks import (
     CompleteTask,
@@ -71,8 +72,10 @@ async def test_list_filters_and_limits(repository: FakeTaskRepository, clock: Fa
     ids = [((await create.execute(ALICE, title=str(n))).task).id for n in range(5)]
     await CompleteTask(repository, clock, LastSaved()).execute(ALICE, ids[1])
     list_tasks = ListTasks(repository)
-    assert [t.id for t in (await list_tasks.execute(ALICE, completed=True)).tasks] == [ids[1]]
-    assert len((await list_tasks.execute(ALICE, completed=False)).tasks) == 4
+    assert [
+        t.id for t in (await list_tasks.execute(ALICE, where=TaskFilter(completed=True))).tasks
+    ] == [ids[1]]
+    assert len((await list_tasks.execute(ALICE, where=TaskFilter(completed=False))).tasks) == 4
     assert [t.id for t in (await list_tasks.execute(ALICE, limit=2)).tasks] == ids[:2]
 
 
@@ -201,10 +204,10 @@ async def test_list_pages_by_position(repository: FakeTaskRepository, clock: Fak
     list_tasks = ListTasks(repository)
     first = await list_tasks.execute(ALICE, limit=2)
     assert (first.total, first.has_more) == (5, True)
-    second = await list_tasks.execute(ALICE, limit=2, after=first.next_position)
+    second = await list_tasks.execute(ALICE, limit=2, after=first.after_last(OLDEST_FIRST))
     assert [t.title for t in second.tasks] == ["2", "3"]
-    last = await list_tasks.execute(ALICE, limit=2, after=second.next_position)
-    assert ([t.title for t in last.tasks], last.has_more, last.next_position) == (
+    last = await list_tasks.execute(ALICE, limit=2, after=second.after_last(OLDEST_FIRST))
+    assert ([t.title for t in last.tasks], last.has_more, last.after_last(OLDEST_FIRST)) == (
         ["4"],
         False,
         None,

@@ -16,6 +16,7 @@ OPERATIONS = {
     ("get", "/api/{user_id}/tasks/{task_id}"): "getTask",
     ("put", "/api/{user_id}/tasks/{task_id}"): "updateTask",
     ("patch", "/api/{user_id}/tasks/{task_id}/complete"): "completeTask",
+    ("get", "/api/{user_id}/tags"): "listTags",
     ("delete", "/api/{user_id}/tasks/{task_id}"): "deleteTask",
     ("get", "/healthz"): "getHealth",
     ("get", "/readyz"): "getReadiness",

@@ -7,14 +7,29 @@ from dataclasses import replace
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from adapters.http.schemas import MAX_PAGE_BYTES
+from domain.task import Priority
 from tests.fakes import FakeClock, FakeTaskRepository
 from tests.tokens import bearer
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", list(range(1, 1001))),
+        ("&sort=-created_at", list(range(1000, 0, -1))),
+        # Priorities none/low/medium/high by id % 4, high first, ties by id descending.
+        (
+            "&sort=-priority",
+            [n for rank in (3, 2, 1, 0) for n in range(1000, 0, -1) if n % 4 == rank],
+        ),
+        ("&sort=title&priority=high,low", sorted((n for n in range(1, 1001) if n % 2), key=str)),
+    ],
+)
 async def test_a_page_of_long_tasks_stops_at_the_cap_and_continues_by_link(
-    client: httpx.AsyncClient, repository: FakeTaskRepository
+    client: httpx.AsyncClient, repository: FakeTaskRepository, query: str, expected: list[int]
 ) -> None:
     created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
     first = repository.tasks[created.json()["id"]]
@@ -23,22 +38,23 @@ async def test_a_page_of_long_tasks_stops_at_the_cap_and_continues_by_link(
         repository.tasks[number] = replace(
             first,
             id=number,
-            title=f"task {number}",
+            title=str(number),
             description="d" * 5000,
+            priority=Priority.of_rank(number % 4),
             created_at=start + timedelta(seconds=number),
         )
 
     seen: list[int] = []
-    url = "/api/alice/tasks?limit=1000"
+    url = f"/api/alice/tasks?limit=1000{query}"
     pages = 0
     while url:
         response = await client.get(url, headers=bearer())
         assert response.status_code == 200
         assert len(response.content) <= MAX_PAGE_BYTES
-        assert response.headers["x-total-count"] == "1000"
+        assert response.headers["x-total-count"] == str(len(expected))
         seen += [task["id"] for task in json.loads(response.content)]
         link = response.headers.get("link")
         url = link.split(";")[0].strip("<>") if link else ""
         pages += 1
-    assert pages == 2  # the first page stopped early
-    assert seen == list(range(1, 1001))  # nothing repeated, nothing skipped
+    assert pages == (2 if len(expected) == 1000 else 1)  # a full first page stopped early
+    assert seen == expected  # in order, nothing repeated, nothing skipped
