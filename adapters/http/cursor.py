@@ -1,8 +1,10 @@
 """Opaque, tamper-evident page cursors for keyset pagination.
 
 A cursor names where the previous page ended, for whom, under which filter and in which order,
-signed with an HMAC. A modified cursor, or one made for another user, filter or order, is refused
-(400): it can never select another user's page, and decoding it never touches the database.
+encrypted and authenticated (AES-GCM): the position it holds (a task's title, in a title order)
+never shows in a URL or a log, and a modified cursor, or one made for another user, filter or
+order, is refused (400). It can never select another user's page, and decoding it never touches
+the database.
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from application.listing import ListPosition, SortField, SortOrder, SortValue, TaskFilter
 from domain.task import Priority
 
-_VERSION: Final = 2
-_MAC_BYTES: Final = 16
+_VERSION: Final = 3
+_NONCE_BYTES: Final = 12
+_PURPOSE: Final = b"taskapi page cursor"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CURSOR_LENGTH: Final = 4096
 """Enough for a position at a 500-character title."""
@@ -85,10 +93,8 @@ class CursorCodec:
     """Encodes and checks cursors with a server-side key (shared by every replica)."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=_PURPOSE).derive(key)
+        self._aead = AESGCM(derived)
 
     def encode(
         self, owner: str, where: TaskFilter, order: SortOrder, position: ListPosition
@@ -105,19 +111,19 @@ class CursorCodec:
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode()
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return _b64(nonce + self._aead.encrypt(nonce, payload, _PURPOSE))
 
     def decode(self, cursor: str, owner: str, where: TaskFilter, order: SortOrder) -> ListPosition:
         """The position in ``cursor``; raises ``InvalidCursor`` unless it is genuine and ours."""
         if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
             raise InvalidCursor("is not valid")
-        body, _, mac = cursor.partition(".")
         try:
-            payload, signature = _unb64(body), _unb64(mac)
-        except (binascii.Error, ValueError):
+            sealed = _unb64(cursor)
+            nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+            payload = self._aead.decrypt(nonce, ciphertext, _PURPOSE)
+        except (binascii.Error, ValueError, InvalidTag):
             raise InvalidCursor("is not valid") from None
-        if not hmac.compare_digest(signature, self._mac(payload)):
-            raise InvalidCursor("is not valid")
         version, cursor_owner, listing, value, task_id = json.loads(payload)
         if version != _VERSION or cursor_owner != _digest(owner):
             raise InvalidCursor("is not valid")

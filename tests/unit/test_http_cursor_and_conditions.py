@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -163,3 +164,14 @@ def test_a_cursor_fits_the_longest_user_id_and_title() -> None:
     cursor = CODEC.encode(owner, where, order, position)
     assert len(cursor) <= MAX_CURSOR_LENGTH
     assert CODEC.decode(cursor, owner, where, order) == position
+
+
+def test_a_cursor_does_not_show_the_position_it_holds() -> None:
+    position = ListPosition("my secret plans", 42)
+    order = SortOrder(SortField.TITLE)
+    cursor = CODEC.encode("alice", EVERYTHING, order, position)
+    sealed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert b"secret" not in sealed
+    assert b"alice" not in sealed
+    assert CODEC.encode("alice", EVERYTHING, order, position) != cursor  # a fresh nonce each time
+    assert CODEC.decode(cursor, "alice", EVERYTHING, order) == position

@@ -132,20 +132,19 @@ async def _cursor(client: httpx.AsyncClient, user: str, query: str = "limit=1") 
 
 
 def _tamper(cursor: str) -> str:
-    body, mac = cursor.split(".")
-    flipped = body[:-1] + ("A" if body[-1] != "A" else "B")
-    return f"{flipped}.{mac}"
+    middle = len(cursor) // 2
+    return cursor[:middle] + ("A" if cursor[middle] != "A" else "B") + cursor[middle + 1 :]
 
 
 @pytest.mark.parametrize(
     "make_bad",
     [
-        pytest.param(_tamper, id="modified payload"),
-        pytest.param(lambda c: c.split(".")[0] + ".AAAAAAAAAAAAAAAAAAAAAA", id="forged mac"),
-        pytest.param(lambda c: c.split(".")[0], id="no mac"),
+        pytest.param(_tamper, id="one character changed"),
+        pytest.param(lambda c: c[:-22] + "A" * 22, id="forged tag"),
+        pytest.param(lambda c: c[:-8], id="truncated"),
         pytest.param(lambda c: "garbage", id="garbage"),
         pytest.param(lambda c: "%%%.***", id="not base64"),
-        pytest.param(lambda c: c + "x" * 600, id="oversized"),
+        pytest.param(lambda c: c + "x" * 4096, id="oversized"),
         pytest.param(lambda c: "", id="empty"),
     ],
 )
