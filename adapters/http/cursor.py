@@ -33,6 +33,7 @@ MAX_CURSOR_LENGTH: Final = 4096
 """Enough for a position at a 500-character title."""
 
 _TIMES: Final = (SortField.CREATED_AT, SortField.UPDATED_AT, SortField.DUE_AT)
+_PRIORITIES: Final = frozenset(Priority)
 
 
 class InvalidCursor(ValueError):
@@ -82,7 +83,7 @@ def _decoded(field: SortField, value: object) -> SortValue:
         return _EPOCH + timedelta(microseconds=value)
     if field is SortField.DUE_AT and value is None:
         return None
-    if field is SortField.PRIORITY and isinstance(value, str) and value in set(Priority):
+    if field is SortField.PRIORITY and isinstance(value, str) and value in _PRIORITIES:
         return Priority(value)
     if field is SortField.TITLE and isinstance(value, str):
         return value

@@ -22,9 +22,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def upgrade() -> None:
-    op.execute(
-        """
+# Kept as text so that a later migration replacing the function can restore it.
+VERSION_GROWS = """
         CREATE FUNCTION taskapi_version_grows() RETURNS trigger
         LANGUAGE plpgsql AS $function$
         BEGIN
@@ -37,7 +36,10 @@ def upgrade() -> None:
         END
         $function$
         """
-    )
+
+
+def upgrade() -> None:
+    op.execute(VERSION_GROWS)
     op.execute(
         "CREATE TRIGGER tasks_version_grows BEFORE UPDATE ON tasks "
         "FOR EACH ROW EXECUTE FUNCTION taskapi_version_grows()"

@@ -88,18 +88,6 @@ BEGIN
 END
 $function$"""
 
-VERSION_GROWS_BEFORE = """CREATE OR REPLACE FUNCTION taskapi_version_grows() RETURNS trigger
-LANGUAGE plpgsql AS $function$
-BEGIN
-    IF NEW.version <= OLD.version THEN
-        RAISE EXCEPTION 'tasks.version must grow with every update (% -> %)',
-            OLD.version, NEW.version
-            USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NEW;
-END
-$function$"""
-
 # Frozen output of ``python -m adapters.postgres.functions``; a test regenerates it and fails on
 # drift.
 FUNCTIONS: tuple[str, ...] = (
@@ -301,7 +289,10 @@ def downgrade() -> None:
         op.execute(f"DROP INDEX IF EXISTS {name}")
     for signature in SIGNATURES:
         op.execute(f"DROP FUNCTION {signature}")
-    op.execute(VERSION_GROWS_BEFORE)
+    # The modules' names start with a digit: importlib, not an import statement.
+    versions = "adapters.postgres.migrations.versions"
+    grows = importlib.import_module(f"{versions}.0005_version_grows").VERSION_GROWS
+    op.execute(grows.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     op.execute("DROP TRIGGER tasks_title_key ON tasks")
     op.execute("DROP FUNCTION taskapi_title_key()")
     for name, _ in CHECKS:
@@ -310,8 +301,6 @@ def downgrade() -> None:
         "ALTER TABLE tasks DROP COLUMN due_at, DROP COLUMN priority, DROP COLUMN tags,"
         " DROP COLUMN title_key"
     )
-    # The modules' names start with a digit: importlib, not an import statement.
-    versions = "adapters.postgres.migrations.versions"
     replaced = importlib.import_module(f"{versions}.0006_task_limit").FUNCTIONS
     first = [
         ddl
