@@ -16,6 +16,7 @@ from application.listing import (
     TaskFilter,
     TaskPage,
 )
+from application.sync import ChangeBatch, FeedPosition
 from domain.task import NewTask, Task, UserId
 
 
@@ -109,6 +110,16 @@ class TaskRepository(Protocol):
 
     async def tags(self, owner: UserId) -> Sequence[TagCount]:
         """The owner's tags, each with how many of their tasks carry it, sorted by tag."""
+        ...
+
+    async def changes(
+        self, owner: UserId, *, after: FeedPosition | None, limit: int
+    ) -> ChangeBatch:
+        """Up to ``limit`` of the owner's changes after ``after``, in feed order, in one snapshot.
+
+        A task appears once, in its latest state. Deletions at or below ``after.floor`` are left
+        out; with no ``after`` (a first sync) every current task comes, and no deletion.
+        """
         ...
 
     async def save(self, task: Task, *, expected_version: int) -> Task | None:

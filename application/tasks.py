@@ -29,6 +29,15 @@ from application.listing import (
     TaskPage,
 )
 from application.ports import Clock, Creation, IdempotencyKey, TaskRepository
+from application.sync import (
+    DEFAULT_CHANGES_PAGE,
+    LAST_ID,
+    MAX_CHANGES_PAGE,
+    ChangePage,
+    FeedPosition,
+    SyncTokenExpired,
+    change_id,
+)
 from domain.errors import InvalidTask, StaleVersion, TaskNotFound
 from domain.task import NewTask, Priority, Task, TaskChanges, UserId
 
@@ -76,6 +85,37 @@ class ListTags:
 
 
 DEFAULT_TASKS_PER_USER: Final = 10_000
+
+
+class ListChanges:
+    """What changed in the owner's tasks since a position in their feed, a page at a time."""
+
+    def __init__(self, repository: TaskRepository) -> None:
+        self._repository = repository
+
+    async def execute(
+        self, owner: UserId, *, since: FeedPosition | None, limit: int = DEFAULT_CHANGES_PAGE
+    ) -> ChangePage:
+        """Return up to ``limit`` (1-1000) changes after ``since`` (``None``: every task).
+
+        Raises ``SyncTokenExpired`` when deletions after ``since`` may have been purged, and
+        ``InvalidTask`` for a limit out of range.
+        """
+        if not 1 <= limit <= MAX_CHANGES_PAGE:
+            raise InvalidTask("limit", f"must be between 1 and {MAX_CHANGES_PAGE}")
+        batch = await self._repository.changes(owner, after=since, limit=limit)
+        if since is not None and since.floor < batch.horizon:
+            raise SyncTokenExpired()
+        # A first sync needs no deletion up to what its snapshot saw: those tasks were gone.
+        floor = max(batch.latest, batch.horizon) if since is None else since.floor
+        if batch.has_more:
+            last = batch.changes[-1]
+            end = FeedPosition(last.seq, change_id(last), max(floor, last.seq))
+        else:
+            # Every change of the owner up to ``latest`` has been read; any later one lands after.
+            seq = batch.latest if since is None else max(batch.latest, since.seq)
+            end = FeedPosition(seq, LAST_ID, max(floor, seq))
+        return ChangePage(changes=batch.changes, has_more=batch.has_more, floor=floor, end=end)
 
 
 class CreateTask:

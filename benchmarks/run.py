@@ -266,6 +266,23 @@ def _figures(
     for query, name in FILTERS:
         url = f"/api/{user}/tasks?limit=50&{query}"
         figures[name] = (median_ms(http, url, headers, repeat), float("nan"))
+    # The change feed: a first sync's page 1 and page 20, and the steady state of a client that
+    # is up to date and asks whether anything changed.
+    urls = [f"/api/{user}/tasks/changes?limit=50"]
+    for _ in range(19):
+        token = http.get(urls[-1], headers=headers).json()["next"]
+        urls.append(f"/api/{user}/tasks/changes?limit=50&since={token}")
+    figures["changes, first sync"] = (
+        median_ms(http, urls[0], headers, repeat),
+        median_ms(http, urls[19], headers, repeat),
+    )
+    url: str | None = urls[0]
+    while url:
+        page = http.get(url, headers=headers).json()
+        url = f"/api/{user}/tasks/changes?since={page['next']}" if page["has_more"] else None
+        latest = page["next"]
+    up_to_date = f"/api/{user}/tasks/changes?since={latest}"
+    figures["changes, up to date"] = (median_ms(http, up_to_date, headers, repeat), float("nan"))
     return figures
 
 
@@ -287,13 +304,13 @@ def large_table(base: str, db_url: str, secret: str, repeat: int) -> list[tuple[
             "bench: seeding 1 000 000 rows: 10 000 users, one of them with 10 000 ...", flush=True
         )
         asyncio.run(_sql(db_url, _ROWS.format(user="$1", first=1001, last=10000), user))
-        asyncio.run(
-            _sql(
-                db_url,
-                _ROWS.format(user="'bulk_' || (n % 9999)", first=10001, last=1_000_000)
-                + "; ANALYZE tasks",
-            )
-        )
+        # 100 tasks per user, a thousand users per transaction: each write takes its owner's
+        # lock until it commits (docs/operations.md).
+        for first in range(10_001, 1_000_001, 100_000):
+            last = min(first + 99_999, 1_000_000)
+            rows = _ROWS.format(user="'bulk_' || (n / 100)", first=first, last=last)
+            asyncio.run(_sql(db_url, rows))
+        asyncio.run(_sql(db_url, "ANALYZE tasks"))
         results.append(
             (
                 "1000-task page, 1M rows",

@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Final
 
 from fastapi import FastAPI
 
 from adapters.http.app import build_app
-from adapters.postgres.repository import SqlIdempotencyKeyJanitor
 from application.errors import StorageUnavailable
 from application.ports import Clock
 from bootstrap.container import Container
@@ -29,25 +29,30 @@ def create_container(settings: Settings) -> Container:
     return Container(settings=settings)
 
 
-async def purge_idempotency_keys_forever(
-    janitor: SqlIdempotencyKeyJanitor, clock: Clock, interval: float = PURGE_INTERVAL_SECONDS
-) -> None:
-    """Delete expired idempotency keys every ``interval`` seconds, in every replica.
+Purge = Callable[[datetime], Awaitable[int]]
 
-    Expired keys are already ignored when a request comes; this only keeps the table small.
-    Deleting the same rows from several replicas is harmless.
+
+async def purge_expired_forever(
+    purges: Sequence[tuple[str, Purge]], clock: Clock, interval: float = PURGE_INTERVAL_SECONDS
+) -> None:
+    """Delete expired rows (idempotency keys, tombstones) every ``interval`` s, in every replica.
+
+    Expired keys are already ignored when a request comes, and a purged tombstone only turns
+    older sync tokens into 410s; this keeps the tables small. Several replicas purging the same
+    rows is harmless.
     """
     while True:
         await asyncio.sleep(interval)
-        try:
-            purged = await janitor.purge(clock.now())
-        except (StorageUnavailable, OSError, TimeoutError) as error:
-            log.warning("idempotency key purge skipped", extra={"error": type(error).__name__})
-        except Exception:  # a failed purge must never stop the API
-            log.exception("idempotency key purge failed")
-        else:
-            if purged:
-                log.info("idempotency keys purged", extra={"count": purged})
+        for what, purge in purges:
+            try:
+                purged = await purge(clock.now())
+            except (StorageUnavailable, OSError, TimeoutError) as error:
+                log.warning("%s purge skipped", what, extra={"error": type(error).__name__})
+            except Exception:  # a failed purge must never stop the API
+                log.exception("%s purge failed", what)
+            else:
+                if purged:
+                    log.info("%s purged", what, extra={"count": purged})
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -71,9 +76,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # every 10,000 allocations rather than every 700 (see benchmarks/README.md).
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
-        purger = asyncio.create_task(
-            purge_idempotency_keys_forever(container.idempotency_janitor(), container.clock())
+        purges = (
+            ("idempotency keys", container.idempotency_janitor().purge),
+            ("tombstones", container.tombstone_janitor().purge),
         )
+        purger = asyncio.create_task(purge_expired_forever(purges, container.clock()))
         try:
             yield
         finally:

@@ -11,7 +11,7 @@ from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
-from adapters.http.cursor import CursorCodec
+from adapters.http.cursor import CursorCodec, SyncTokenCodec
 from adapters.http.observability import SampledLog
 from adapters.http.rate_limits import RateLimits, TokenBuckets
 from adapters.jwt.jose_verifier import JoseTokenVerifier
@@ -21,7 +21,11 @@ from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.metrics import PoolCollector
-from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
+from adapters.postgres.repository import (
+    SqlIdempotencyKeyJanitor,
+    SqlTaskRepository,
+    SqlTombstoneJanitor,
+)
 from application.auth import Authenticate, CachedTokenVerifier
 from application.ports import TokenVerifier
 from application.readiness import RecentReadiness
@@ -31,6 +35,7 @@ from application.tasks import (
     DeleteTask,
     GetTask,
     LastSaved,
+    ListChanges,
     ListTags,
     ListTasks,
     UpdateTask,
@@ -163,6 +168,7 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     repository = providers.Singleton(SqlTaskRepository, database=database)
     idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, database=database)
+    tombstone_janitor = providers.Singleton(SqlTombstoneJanitor, database=database)
     metrics_registry = providers.Singleton(_registry, database)
     readiness = providers.Singleton(
         RecentReadiness, inner=providers.Singleton(DatabaseHealth, database=database), clock=clock
@@ -171,6 +177,7 @@ class Container(containers.DeclarativeContainer):
         CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
     cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
+    sync_tokens = providers.Singleton(SyncTokenCodec, providers.Callable(_cursor_key, settings))
     rate_limits = providers.Singleton(_rate_limits, settings)
     security_log = providers.Singleton(
         SampledLog, logging.getLogger("taskapi.security"), per_second=SECURITY_LOG_LINES_PER_SECOND
@@ -179,6 +186,7 @@ class Container(containers.DeclarativeContainer):
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)
     list_tags = providers.Singleton(ListTags, repository=repository)
+    list_changes = providers.Singleton(ListChanges, repository=repository)
     create_task = providers.Singleton(
         CreateTask,
         repository=repository,

@@ -21,6 +21,7 @@ from application.listing import (
     TaskPage,
 )
 from application.ports import Creation, IdempotencyKey, Principal
+from application.sync import Change, ChangeBatch, Deletion, FeedPosition, Upsert, change_id
 from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, Priority, Task, UserId
 
@@ -46,6 +47,15 @@ class FakeTaskRepository:
         self.tasks: dict[int, Task] = {}
         self.keys: dict[tuple[UserId, str], tuple[str, Task]] = {}
         self._next_id = 1
+        # The change feed: each task's place, each deletion, and the purge horizon.
+        self.places: dict[int, int] = {}
+        self.tombstones: dict[int, tuple[UserId, Deletion]] = {}
+        self.horizon = 0
+        self._last_place = 0
+
+    def _place(self) -> int:
+        self._last_place += 1
+        return self._last_place
 
     async def add(
         self,
@@ -80,6 +90,7 @@ class FakeTaskRepository:
             tags=task.tags,
         )
         self.tasks[stored.id] = stored
+        self.places[stored.id] = self._place()
         self._next_id += 1
         if idempotency is not None:
             self.keys[(task.owner, idempotency.key)] = (idempotency.fingerprint, stored)
@@ -126,6 +137,7 @@ class FakeTaskRepository:
         if stored is None or stored.owner != task.owner or stored.version != expected_version:
             return None
         self.tasks[task.id] = task
+        self.places[task.id] = self._place()
         return task
 
     async def delete(
@@ -134,7 +146,26 @@ class FakeTaskRepository:
         if await self._current(owner, task_id, expected_versions) is None:
             return False
         del self.tasks[task_id]
+        self.tombstones[task_id] = (owner, Deletion(task_id, datetime.now(UTC), self._place()))
         return True
+
+    async def changes(
+        self, owner: UserId, *, after: FeedPosition | None, limit: int
+    ) -> ChangeBatch:
+        upserts = [Upsert(t, self.places[t.id]) for t in self.tasks.values() if t.owner == owner]
+        deletions = [d for who, d in self.tombstones.values() if who == owner]
+        feed: list[Change] = sorted([*upserts, *deletions], key=lambda c: (c.seq, change_id(c)))
+        latest = max((c.seq for c in feed), default=0)
+        if after is None:
+            feed = [c for c in feed if isinstance(c, Upsert)]
+        else:
+            feed = [
+                c
+                for c in feed
+                if (c.seq, change_id(c)) > (after.seq, after.task_id)
+                and (isinstance(c, Upsert) or c.seq > after.floor)
+            ]
+        return ChangeBatch(feed[:limit], len(feed) > limit, latest, self.horizon)
 
 
 class FakeTokenVerifier:

@@ -67,6 +67,11 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
         "flight (`idempotency_in_progress`, with Retry-After)",
         ("Retry-After",),
     ),
+    410: (
+        "The sync token is older than the 30 days of remembered deletions "
+        "(`sync_token_expired`): sync again without `since`",
+        (),
+    ),
     412: ("If-Match names a stale version (`precondition_failed`)", ("ETag",)),
     413: (f"Body over {MAX_BODY_BYTES // 1024} KiB (`payload_too_large`)", ()),
     429: (
@@ -99,6 +104,13 @@ _EXAMPLES: Final[dict[int, dict[str, object]]] = {
             409,
             ProblemCode.IDEMPOTENCY_CONFLICT,
             "This Idempotency-Key was already used with a different request.",
+            None,
+        ),
+        (
+            410,
+            ProblemCode.SYNC_TOKEN_EXPIRED,
+            "This sync token is older than the deletions still remembered; sync again without"
+            " since.",
             None,
         ),
         (

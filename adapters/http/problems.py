@@ -35,6 +35,7 @@ from application.errors import (
     TokenExpired,
     WriteContention,
 )
+from application.sync import SyncTokenExpired
 from domain.errors import (
     AccessDenied,
     InvalidTask,
@@ -290,6 +291,14 @@ def _count_limited(request: Request, limit: str) -> None:
     metrics.limited.labels(limit).inc()
 
 
+async def _sync_token_expired(_request: Request, _error: Exception) -> Response:
+    return problem(
+        410,
+        ProblemCode.SYNC_TOKEN_EXPIRED,
+        "This sync token is older than the deletions still remembered; sync again without since.",
+    )
+
+
 async def _task_limit_reached(request: Request, error: Exception) -> Response:
     assert isinstance(error, TaskLimitReached)  # noqa: S101  # registered for this type only
     _count_limited(request, "tasks_per_user")
@@ -372,6 +381,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WriteContention, _write_contention)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(TaskLimitReached, _task_limit_reached)
+    app.add_exception_handler(SyncTokenExpired, _sync_token_expired)
     app.add_exception_handler(HTTPException, _http_error)
     # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

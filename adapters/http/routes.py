@@ -16,16 +16,19 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from adapters.http.conditional import entity_tag, if_match_versions, if_none_match_hits
-from adapters.http.cursor import CursorCodec, InvalidCursor
+from adapters.http.cursor import CursorCodec, InvalidCursor, SyncTokenCodec
 from adapters.http.dependencies import Owner, TaskId, provided
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import (
     JSON,
+    ChangesOut,
+    ChangesQuery,
     TagCountOut,
     TaskCreate,
     TaskOut,
     TaskQuery,
     TaskUpdate,
+    changes_json,
     task_json,
     tasks_json,
     utc_timestamp,
@@ -36,6 +39,7 @@ from application.tasks import (
     CreateTask,
     DeleteTask,
     GetTask,
+    ListChanges,
     ListTags,
     ListTasks,
     UpdateTask,
@@ -72,6 +76,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 Cursors = Annotated[CursorCodec, Depends(provided("cursors", CursorCodec))]
+SyncTokens = Annotated[SyncTokenCodec, Depends(provided("sync_tokens", SyncTokenCodec))]
 
 _ONE_TASK: Final = {"headers": {"ETag": HEADERS["ETag"]}}
 
@@ -154,6 +159,45 @@ def _next_page(owner: str, query: TaskQuery, where: TaskFilter, cursor: str) -> 
         link.append(("sort", query.sort))
     link.append(("cursor", cursor))
     return f"{_tasks_path(owner)}?{urlencode(link)}"
+
+
+@router.get(
+    "/changes",
+    operation_id="listChanges",
+    summary="What changed since a sync token: the feed a second device keeps up with",
+    response_model=ChangesOut,
+    responses=problems(400, 401, 403, 410),
+)
+async def list_changes(
+    owner: Owner,
+    query: Annotated[ChangesQuery, Query()],
+    list_changes: Annotated[ListChanges, Depends(provided("list_changes", ListChanges))],
+    tokens: SyncTokens,
+) -> Response:
+    """Changes in commit order, each task once in its latest state; deletions for 30 days.
+
+    Follow `next` until `has_more` is false, then ask again later from the last `next`: no
+    change is ever missed. A `since` older than the remembered deletions is a 410: sync again
+    without it.
+    """
+    since = None
+    if query.since is not None:
+        try:
+            since = tokens.decode(query.since, owner)
+        except InvalidCursor as error:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", "since"), "msg": str(error)}]
+            ) from None
+    page = await list_changes.execute(owner, since=since, limit=query.limit)
+    parts, shown = changes_json(page.changes)
+    has_more = page.has_more or shown < len(page.changes)
+    next_token = tokens.encode(owner, page.position_after(shown))
+    body = b'{"changes":[%b],"next":%b,"has_more":%b}' % (
+        b",".join(parts),
+        orjson.dumps(next_token),
+        b"true" if has_more else b"false",
+    )
+    return Response(body, media_type=JSON)
 
 
 @router.post(

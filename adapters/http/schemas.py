@@ -30,6 +30,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH
 from application.listing import QUERY_MAX_LENGTH
+from application.sync import DEFAULT_CHANGES_PAGE, MAX_CHANGES_PAGE, Change, Upsert
 from application.tasks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from domain.task import Priority, Task, TaskChanges
 from domain.text import (
@@ -340,6 +341,69 @@ class TaskQuery(BaseModel):
     )
 
 
+class ChangesQuery(BaseModel):
+    """The query of `listChanges`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    since: str | SkipJsonSchema[None] = Field(
+        default=None,
+        max_length=MAX_CURSOR_LENGTH,
+        description="The `next` of an earlier page; without it, every current task comes",
+    )
+    limit: int = Field(
+        default=DEFAULT_CHANGES_PAGE,
+        ge=1,
+        le=MAX_CHANGES_PAGE,
+        description=f"Page size (default {DEFAULT_CHANGES_PAGE})",
+    )
+
+
+class UpsertOut(BaseModel):
+    """A task created or changed, in its latest state."""
+
+    op: Literal["upsert"]
+    task: TaskOut
+
+
+class DeleteOut(BaseModel):
+    """A task deleted."""
+
+    op: Literal["delete"]
+    id: _Int64 = Field(ge=1)
+    deleted_at: datetime = Field(description="UTC, with microseconds")
+
+
+class ChangesOut(BaseModel):
+    """A page of the change feed, in commit order; each task at most once, in its latest state."""
+
+    changes: list[Annotated[UpsertOut | DeleteOut, Field(discriminator="op")]]
+    next: str = Field(description="Where this page ends: the `since` of the next request")
+    has_more: bool = Field(description="Another page follows at once; follow `next` until false")
+
+
+def change_document(change: Change) -> dict[str, Any]:
+    """A change as the feed shows it (the ``UpsertOut`` / ``DeleteOut`` schemas)."""
+    if isinstance(change, Upsert):
+        return {"op": "upsert", "task": task_document(change.task)}
+    return {"op": "delete", "id": change.task_id, "deleted_at": _stamp(change.deleted_at)}
+
+
+def changes_json(
+    changes: Sequence[Change], max_bytes: int = MAX_PAGE_BYTES
+) -> tuple[list[bytes], int]:
+    """Each change as JSON, stopping before the page would pass ``max_bytes`` (at least one)."""
+    parts: list[bytes] = []
+    size = 64  # the envelope
+    for change in changes:
+        part = orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z)
+        size += len(part) + 1
+        if size > max_bytes and parts:
+            break
+        parts.append(part)
+    return parts, len(parts)
+
+
 class TagCountOut(BaseModel):
     """A tag and how many of the user's tasks carry it."""
 
@@ -367,6 +431,7 @@ class ProblemCode(StrEnum):
     TASK_LIMIT_REACHED = "task_limit_reached"
     DATABASE_UNAVAILABLE = "database_unavailable"
     WRITE_CONTENTION = "write_contention"
+    SYNC_TOKEN_EXPIRED = "sync_token_expired"  # noqa: S105  # an error code, not a secret
     BAD_REQUEST = "bad_request"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

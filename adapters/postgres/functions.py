@@ -47,10 +47,17 @@ from sqlalchemy.types import TypeEngine
 from adapters.postgres.mapper import TASK_COLUMNS
 from adapters.postgres.row_security import API_ROLE, OWNER_SETTING
 from adapters.postgres.sql import DIALECT
-from adapters.postgres.tables import IdempotencyKeyRow, TaskRow
+from adapters.postgres.tables import (
+    ChangeHorizonRow,
+    IdempotencyKeyRow,
+    TaskRow,
+    TaskTombstoneRow,
+)
 
 _tasks: Table = TaskRow.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
 _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # as above
+_tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  # as above
+_horizon: Table = ChangeHorizonRow.__table__  # type: ignore[attr-defined]  # as above
 _c = _tasks.c
 
 # How long a retry waits for the first request with its key (which holds the key's row lock)
@@ -93,6 +100,8 @@ _KEY = _param("p_key", Text())
 _FINGERPRINT = _param("p_fingerprint", Text())
 _EXPIRED_BEFORE = _param("p_expired_before", DateTime(timezone=True))
 _MAX_TASKS = _param("p_max_tasks", Integer())
+_AFTER_SEQ = _param("p_after_seq", BigInteger())
+_FLOOR = _param("p_floor", BigInteger())
 
 TASK_LIMIT_SQLSTATE: Final = "TL001"
 """What a creation beyond the owner's task limit raises (a code of our own, class TL)."""
@@ -291,11 +300,16 @@ LIST_TAGS: Final = SqlFunction(
     ' WHERE tasks.user_id = p_owner GROUP BY t.tag ORDER BY t.tag COLLATE "C";',
 )
 
-# The owner's creations queue on a transaction lock, so two at the limit cannot both pass the
-# count; over it, the exception undoes the whole call (a claimed idempotency key too).
+# A user's writes queue on one transaction lock: creations so that two at the limit cannot both
+# pass the count, and every write so that the user's changes commit in the order of their place
+# in the change feed (the trigger of migration 0008 takes it too, for any other writer). Taken
+# before any row lock, so that two writers never wait for each other in opposite orders.
+_OWNERS_LOCK: Final = "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));"
+
+# Over the limit, the exception undoes the whole call (a claimed idempotency key too).
 _WITHIN_LIMIT: Final = "\n".join(
     (
-        "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));",
+        _OWNERS_LOCK,
         "IF p_max_tasks IS NOT NULL AND"
         f" ({_sql(select(func.count()).select_from(_tasks).where(_c.user_id == _OWNER))})"
         " >= p_max_tasks THEN",
@@ -331,7 +345,7 @@ SAVE_TASK: Final = SqlFunction(
         _VERSION,
     ),
     returns=f"SETOF {_tasks.name}",
-    body="RETURN QUERY "
+    body=f"{_OWNERS_LOCK}\nRETURN QUERY "
     + _sql(
         update(_tasks)
         .where(*_OWNED, _c.version == _EXPECTED_VERSION)
@@ -358,7 +372,7 @@ DELETE_TASK: Final = SqlFunction(
     params=(_OWNER, _TASK_ID, _EXPECTED_VERSIONS),
     returns="TABLE (deleted BOOLEAN, version BIGINT)",
     body=(
-        "RETURN QUERY "
+        f"{_OWNERS_LOCK}\nRETURN QUERY "
         + _sql(
             delete(_tasks)
             .where(
@@ -418,6 +432,54 @@ CREATE_TASK_ONCE: Final = SqlFunction(
 )
 
 
+def _as_tombstone(column: ColumnClause[Any]) -> str:
+    """What a deletion puts in a task column of the feed: the id, owner and place; else NULL."""
+    kept = {"id": "task_id", "user_id": "user_id", "change_seq": "change_seq"}
+    if column.name in kept:
+        return kept[column.name]
+    return f"NULL::{_sql(column.type)}"
+
+
+_LATEST: Final = " ".join(
+    (
+        "SELECT coalesce(greatest(",
+        f"(SELECT max(change_seq) FROM {_tasks.name} WHERE user_id = p_owner),",  # noqa: S608  # PL/pgSQL text from fixed parts
+        f"(SELECT max(change_seq) FROM {_tombstones.name} WHERE user_id = p_owner)), 0)",  # noqa: S608  # PL/pgSQL text from fixed parts
+    )
+)
+
+# A page of the owner's change feed after (p_after_seq, p_after_id): tasks written since, in
+# their latest state, and deletions since (none at or below p_floor, whose tasks the client never
+# held; none at all when p_floor is NULL, the start of a first sync), in feed order. Every row
+# also brings the purge horizon and the owner's latest place in the feed, as of the statement's
+# one snapshot; no change: one row without a task, carrying only those.
+LIST_CHANGES: Final = SqlFunction(
+    name="taskapi_list_changes",
+    params=(_OWNER, _AFTER_SEQ, _AFTER_ID, _FLOOR, _LIMIT),
+    returns=f"TABLE ({_TASK_TABLE_COLUMNS}, deleted_at TIMESTAMP WITH TIME ZONE,"
+    " horizon BIGINT, latest BIGINT)",
+    body="\n".join(
+        (
+            "RETURN QUERY SELECT page.*, horizon.purged_through, latest.seq FROM",
+            f"(SELECT purged_through FROM {_horizon.name}) AS horizon",  # noqa: S608  # PL/pgSQL text from fixed parts
+            f"CROSS JOIN ({_LATEST} AS seq) AS latest",
+            "LEFT JOIN (",
+            f"(SELECT {_COLUMNS}, NULL::TIMESTAMP WITH TIME ZONE AS deleted_at"  # noqa: S608  # PL/pgSQL text from fixed parts
+            f" FROM {_tasks.name} WHERE user_id = p_owner"
+            " AND (change_seq, id) > (p_after_seq, p_after_id)"
+            " ORDER BY change_seq, id LIMIT p_limit)",
+            "UNION ALL",
+            f"(SELECT {', '.join(_as_tombstone(c) for c in TASK_COLUMNS)}, deleted_at"  # noqa: S608  # PL/pgSQL text from fixed parts
+            f" FROM {_tombstones.name} WHERE user_id = p_owner"
+            " AND change_seq > greatest(p_after_seq, p_floor) AND p_floor IS NOT NULL"
+            " ORDER BY change_seq LIMIT p_limit)",
+            ") AS page ON true",
+            "ORDER BY page.change_seq, page.id LIMIT p_limit;",
+        )
+    ),
+)
+
+
 FUNCTIONS: Final = (
     GET_TASK,
     LIST_TASKS,
@@ -426,8 +488,9 @@ FUNCTIONS: Final = (
     DELETE_TASK,
     CREATE_TASK_ONCE,
     LIST_TAGS,
+    LIST_CHANGES,
 )
-"""Every function, as migration 0007 (re)created them."""
+"""Every function, as migration 0008 (re)created them."""
 
 
 if __name__ == "__main__":

@@ -17,7 +17,18 @@ from datetime import datetime
 from typing import Final
 
 import asyncpg
-from sqlalchemy import DateTime, Integer, Table, bindparam, delete, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 
 from adapters.postgres.database import Database
 from adapters.postgres.functions import (
@@ -25,6 +36,7 @@ from adapters.postgres.functions import (
     DELETE_TASK,
     GET_TASK,
     INSERT_TASK,
+    LIST_CHANGES,
     LIST_TAGS,
     LIST_TASKS,
     SAVE_TASK,
@@ -33,7 +45,7 @@ from adapters.postgres.functions import (
 from adapters.postgres.mapper import to_domain
 from adapters.postgres.row_security import BEGIN_AS_JANITOR, IDEMPOTENCY_KEY_LIFETIME
 from adapters.postgres.sql import compile_sql
-from adapters.postgres.tables import IdempotencyKeyRow
+from adapters.postgres.tables import ChangeHorizonRow, IdempotencyKeyRow, TaskTombstoneRow
 from application.errors import IdempotencyConflict, IdempotencyInProgress
 from application.listing import (
     EVERY_TASK,
@@ -45,6 +57,14 @@ from application.listing import (
     TaskPage,
 )
 from application.ports import Creation, IdempotencyKey
+from application.sync import (
+    TOMBSTONE_LIFETIME,
+    Change,
+    ChangeBatch,
+    Deletion,
+    FeedPosition,
+    Upsert,
+)
 from domain.errors import StaleVersion, TaskLimitReached
 from domain.task import NewTask, Priority, Task, UserId
 
@@ -55,6 +75,29 @@ _PURGE_KEYS: Final = compile_sql(
             select(_keys.c.user_id, _keys.c.key)
             .where(_keys.c.created_at < bindparam("expired_before", type_=DateTime(timezone=True)))
             .limit(bindparam("batch", type_=Integer))
+        )
+    )
+)
+_tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  # as above
+_horizon: Table = ChangeHorizonRow.__table__  # type: ignore[attr-defined]  # as above
+_PURGE_TOMBSTONES: Final = compile_sql(
+    delete(_tombstones)
+    .where(
+        _tombstones.c.task_id.in_(
+            select(_tombstones.c.task_id)
+            .where(
+                _tombstones.c.deleted_at
+                < bindparam("expired_before", type_=DateTime(timezone=True))
+            )
+            .limit(bindparam("batch", type_=Integer))
+        )
+    )
+    .returning(_tombstones.c.change_seq)
+)
+_RAISE_HORIZON: Final = compile_sql(
+    update(_horizon).values(
+        purged_through=func.greatest(
+            _horizon.c.purged_through, bindparam("purged", type_=BigInteger)
         )
     )
 )
@@ -144,6 +187,32 @@ class SqlTaskRepository:
         rows = await self._database.fetch(LIST_TAGS.call, owner)
         return [TagCount(row["tag"], row["count"]) for row in rows]
 
+    async def changes(
+        self, owner: UserId, *, after: FeedPosition | None, limit: int
+    ) -> ChangeBatch:
+        rows = await self._database.fetch(
+            LIST_CHANGES.call,
+            owner,
+            -1 if after is None else after.seq,  # -1: before the tasks stored before the feed
+            0 if after is None else after.task_id,
+            None if after is None else after.floor,
+            limit + 1,  # one more than asked tells whether another page follows
+        )
+        # No change is one row without a task, carrying only the horizon and the latest place.
+        changes: list[Change] = [
+            Upsert(to_domain(row), row["change_seq"])
+            if row["deleted_at"] is None
+            else Deletion(row["id"], row["deleted_at"], row["change_seq"])
+            for row in rows
+            if row["id"] is not None
+        ]
+        return ChangeBatch(
+            changes=changes[:limit],
+            has_more=len(changes) > limit,
+            latest=rows[0]["latest"],
+            horizon=rows[0]["horizon"],
+        )
+
     async def save(self, task: Task, *, expected_version: int) -> Task | None:
         rows = await self._database.fetch(
             SAVE_TASK.call,
@@ -206,3 +275,26 @@ class SqlIdempotencyKeyJanitor:
                 *_PURGE_KEYS.args(expired_before=now - IDEMPOTENCY_KEY_LIFETIME, batch=batch),
             )
         return int(status.rsplit(" ", 1)[-1])
+
+
+class SqlTombstoneJanitor:
+    """Deletes tombstones past their 30 days, and raises the horizon past what it deleted.
+
+    A sync token from before the horizon may have missed a deletion, so it is answered 410; the
+    deletion and the horizon move in one transaction, so no reader sees one without the other.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def purge(self, now: datetime, batch: int = 10_000) -> int:
+        """Delete up to ``batch`` expired tombstones; return how many went."""
+        async with self._database.transaction(BEGIN_AS_JANITOR) as conn:
+            places = await conn.fetch(
+                _PURGE_TOMBSTONES.text,
+                *_PURGE_TOMBSTONES.args(expired_before=now - TOMBSTONE_LIFETIME, batch=batch),
+            )
+            if places:
+                purged = max(row["change_seq"] for row in places)
+                await conn.execute(_RAISE_HORIZON.text, *_RAISE_HORIZON.args(purged=purged))
+        return len(places)

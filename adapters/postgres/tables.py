@@ -73,6 +73,8 @@ class TaskRow(SQLModel, table=True):
         Index("tasks_user_undated_idx", "user_id", "id", postgresql_where=text("due_at IS NULL")),
         Index("tasks_user_priority_idx", "user_id", "priority", "id"),
         Index("tasks_user_title_idx", "user_id", "title_key", "id"),
+        # The change feed reads a user's tasks changed after a position (migration 0008).
+        Index("tasks_user_change_idx", "user_id", "change_seq", "id"),
     )
 
     id: int | None = Field(
@@ -100,6 +102,12 @@ class TaskRow(SQLModel, table=True):
         sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'")),
     )
     title_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Where the task's last change stands in its owner's change feed, set by a trigger from
+    # CHANGE_SEQUENCE under the owner's lock, so a user's changes commit in this order. Tasks
+    # stored before the feed existed share 0 (ordered by id).
+    change_seq: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
 
 
 IDEMPOTENCY_KEY_RULE = "char_length(key) BETWEEN 1 AND 255"
@@ -123,6 +131,37 @@ class IdempotencyKeyRow(SQLModel, table=True):
     fingerprint: str = Field(sa_column=Column(Text, nullable=False))
     task: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+CHANGE_SEQUENCE = "task_change_seq"
+"""The sequence every change (a task written, a task deleted) takes its place in the feed from."""
+
+
+class TaskTombstoneRow(SQLModel, table=True):
+    """A deleted task, remembered so that the change feed can tell other devices (30 days)."""
+
+    __tablename__ = "task_tombstones"
+    __table_args__ = (
+        Index("task_tombstones_user_change_idx", "user_id", "change_seq"),
+        Index("task_tombstones_deleted_idx", "deleted_at"),  # serves the purge
+    )
+
+    task_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    deleted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    change_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ChangeHorizonRow(SQLModel, table=True):
+    """One row: the last feed position whose deletion may have been purged.
+
+    A sync token older than it may have missed a deletion: it is answered 410.
+    """
+
+    __tablename__ = "task_change_horizon"
+
+    id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    purged_through: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 metadata = SQLModel.metadata

@@ -55,6 +55,7 @@ OPERATIONS: Final = [
     ("PATCH", "/api/{user_id}/tasks/{task_id}/complete"),
     ("DELETE", "/api/{user_id}/tasks/{task_id}"),
     ("GET", "/api/{user_id}/tags"),
+    ("GET", "/api/{user_id}/tasks/changes"),
 ]
 SERVICE_PATHS: Final = {"/healthz", "/readyz", "/metrics"}
 

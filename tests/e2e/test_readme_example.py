@@ -40,7 +40,7 @@ def test_the_readme_example_runs_against_a_served_api(
         left = httpx.get(f"{base}/api/alice/tasks", headers=bearer("alice"), timeout=10)
     assert result.returncode == 0, result.stderr
     printed = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    listed, tags, got, updated, completed = printed
+    listed, tags, got, updated, completed, feed = printed
     assert [task["title"] for task in listed] == ["Buy groceries"]
     assert (listed[0]["due_at"], listed[0]["tags"]) == (
         "2026-12-24T16:00:00.000000Z",
@@ -50,4 +50,7 @@ def test_the_readme_example_runs_against_a_served_api(
     assert got == listed[0]
     assert (updated["title"], updated["version"]) == ("Buy almond milk", 2)
     assert completed["completed"] is True
+    # Edited, completed, then deleted since the token: the feed says what it is now, deleted.
+    assert [(c["op"], c["id"]) for c in feed["changes"]] == [("delete", got["id"])]
+    assert feed["has_more"] is False
     assert left.json() == []  # the example deleted what it created

@@ -119,6 +119,7 @@ async def test_migrate_status_shows_current_and_pending_revisions(
             "0005",
             "0006",
             "0007",
+            "0008",
         ]
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
@@ -145,6 +146,13 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
                 " VALUES ('alice', 'k1', 'f', now()), ('bob', 'k1', 'f', now())"
             )
         )
+        await connection.execute(  # a deletion of bob's, remembered by a tombstone
+            text(
+                "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+                " VALUES ('bob', 'gone', false, now(), now(), 1)"
+            )
+        )
+        await connection.execute(text("DELETE FROM tasks WHERE title = 'gone'"))
     refused = taskapi("delete-user", "alice", cwd=tmp_path, DATABASE_URL=database_url)
     assert refused.returncode == 2
     assert "add --yes" in refused.stderr
@@ -160,6 +168,8 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
         assert [row.user_id for row in left] == ["alice2", "bob"]
         keys = await connection.execute(text("SELECT user_id FROM idempotency_keys"))
         assert [row.user_id for row in keys] == ["bob"]
+        tombstones = await connection.execute(text("SELECT DISTINCT user_id FROM task_tombstones"))
+        assert [row.user_id for row in tombstones] == ["bob"]  # and no trace of alice's deletions
     # Pooler mode too (a "-pooler" host, or DATABASE_POOLER): the dialect's arguments stay out.
     again = taskapi(
         "delete-user",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,10 +12,15 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
+from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions, create_unpooled_engine
 from adapters.postgres.functions import FUNCTIONS
 from adapters.postgres.migrate import alembic_config, downgrade, upgrade
+from adapters.postgres.repository import SqlTaskRepository
 from adapters.postgres.tables import metadata
+from application.sync import SyncTokenExpired
+from application.tasks import ListChanges
+from domain.task import NewTask, UserId
 from tests.database import create_database, drop_database
 
 
@@ -97,14 +103,17 @@ async def test_tasks_stored_before_rich_tasks_survive_the_upgrade_and_the_downgr
             await connection.execute(insert)
         await asyncio.to_thread(upgrade, options)  # backfills title_key
         async with engine.connect() as connection:
-            query = "SELECT title, title_key, due_at, priority, tags, version FROM tasks"
+            query = (
+                "SELECT title, title_key, due_at, priority, tags, version, change_seq FROM tasks"
+            )
             rows = (await connection.execute(text(query))).all()
             invalid = await connection.scalar(
                 text("SELECT count(*) FROM pg_constraint WHERE NOT convalidated")
             )
         assert len(rows) == 25
-        for title, title_key, due_at, priority, tags, version in rows:
+        for title, title_key, due_at, priority, tags, version, change_seq in rows:
             assert (title_key, due_at, priority, tags) == (title.lower(), None, 0, [])
+            assert change_seq == 0  # stored before the feed: first syncs list them by id
             assert version == 3  # filling in the sort key is not a change of the task
         assert invalid == 0
         await asyncio.to_thread(downgrade, options, "0006")
@@ -115,14 +124,14 @@ async def test_tasks_stored_before_rich_tasks_survive_the_upgrade_and_the_downgr
 
 
 def test_the_frozen_functions_are_what_the_statements_generate() -> None:
-    # Migrations freeze the functions' DDL (0004, 0006 and 0007 each replaced some); the
+    # Migrations freeze the functions' DDL (0004, 0006, 0007 and 0008 each replaced some); the
     # statements they came from live on in code. When they drift, print the new DDL (python -m
     # adapters.postgres.functions) and freeze it in a new migration, listed here.
     options = DatabaseOptions.from_url("postgresql://unused@localhost/unused")
     scripts = ScriptDirectory.from_config(alembic_config(options))
     ddl: dict[str, str] = {}
     signatures: dict[str, str] = {}
-    for revision in ("0004", "0006", "0007"):
+    for revision in ("0004", "0006", "0007", "0008"):
         script = scripts.get_revision(revision)
         assert script is not None
         for text_of in script.module.FUNCTIONS:
@@ -204,3 +213,53 @@ async def test_migrations_run_without_the_apis_statement_timeout(database_url: s
             assert await connection.scalar(text("SELECT 1 FROM pg_sleep(0.5)")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_the_previous_versions_calls_keep_working_through_the_change_feed_migration(
+    fresh_database: str,
+) -> None:
+    # Replicas of the previous version run on while 0008 is applied: the functions they call keep
+    # their signatures, and statements they prepared before it are prepared again by the driver.
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options, "0007")
+    database = Database(options)
+    await database.start()
+    try:
+        repository = SqlTaskRepository(database)
+        owner = UserId("alice")
+        at = datetime(2026, 11, 30, tzinfo=UTC)
+        before = (await repository.add(NewTask.create(owner=owner, title="before"), at=at)).task
+        assert [t.title for t in (await repository.list(owner)).tasks] == ["before"]
+        await asyncio.to_thread(upgrade, options)
+        after = (await repository.add(NewTask.create(owner=owner, title="after"), at=at)).task
+        assert [t.title for t in (await repository.list(owner)).tasks] == ["before", "after"]
+        assert await repository.get(owner, before.id) == before
+        done = await repository.save(before.complete(at=at), expected_version=1)
+        assert done is not None
+        assert await repository.delete(owner, after.id)
+        feed = await repository.changes(owner, after=None, limit=10)
+        assert [c.seq > 0 for c in feed.changes] == [True]  # completed after 0008: a place
+    finally:
+        await database.close()
+
+
+async def test_a_sync_token_from_before_a_downgrade_expires_after_the_upgrade(
+    fresh_database: str,
+) -> None:
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options)
+    database = Database(options)
+    await database.start()
+    try:
+        feed = ListChanges(SqlTaskRepository(database))
+        owner = UserId("alice")
+        at = datetime(2026, 11, 30, tzinfo=UTC)
+        await SqlTaskRepository(database).add(NewTask.create(owner=owner, title="a"), at=at)
+        kept = (await feed.execute(owner, since=None)).end
+        await asyncio.to_thread(downgrade, options, "0007")
+        await asyncio.to_thread(upgrade, options)
+        with pytest.raises(SyncTokenExpired):
+            await feed.execute(owner, since=kept)
+        assert len((await feed.execute(owner, since=None)).changes) == 1  # starting over works
+    finally:
+        await database.close()

@@ -28,7 +28,11 @@ from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.functions import FUNCTIONS, GET_TASK, LIST_TASKS
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.migrate import upgrade
-from adapters.postgres.repository import SqlIdempotencyKeyJanitor, SqlTaskRepository
+from adapters.postgres.repository import (
+    SqlIdempotencyKeyJanitor,
+    SqlTaskRepository,
+    SqlTombstoneJanitor,
+)
 from adapters.postgres.row_security import (
     API_ROLE,
     BEGIN_AS_API,
@@ -38,6 +42,7 @@ from adapters.postgres.row_security import (
 from application.errors import StorageUnavailable
 from application.listing import SortField, SortOrder, TaskFilter
 from application.ports import IdempotencyKey
+from application.sync import Deletion, FeedPosition, Upsert
 from domain.task import NewTask, Priority, Task, UserId
 from tests.database import create_database, drop_database
 from tests.integration.test_repository import explain_nested, list_call
@@ -254,6 +259,22 @@ async def test_no_filter_search_sort_or_tag_count_reaches_another_user_without_o
     assert [(t.tag, t.count) for t in await repository.tags(ALICE)] == [("alice", 1), ("home", 1)]
 
 
+async def test_the_change_feed_without_owner_filters_shows_only_the_callers_changes(
+    unfiltered_repository: SqlTaskRepository,
+) -> None:
+    repository = unfiltered_repository
+    bobs = (await repository.add(NewTask.create(owner=BOB, title="bob's"), at=T0)).task
+    start = await repository.changes(ALICE, after=None, limit=100)
+    assert start.changes == []
+    assert start.latest == 0  # bob's place is not alice's
+    assert await repository.delete(BOB, bobs.id)
+    await repository.add(NewTask.create(owner=BOB, title="bob's again"), at=T0)
+    mine = (await repository.add(NewTask.create(owner=ALICE, title="mine"), at=T0)).task
+    after = await repository.changes(ALICE, after=FeedPosition(-1, 0, 0), limit=100)
+    assert [c.task.id for c in after.changes if isinstance(c, Upsert)] == [mine.id]
+    assert not any(isinstance(c, Deletion) for c in after.changes)  # nor bob's tombstone
+
+
 async def test_an_idempotent_create_without_owner_filters_never_replays_another_users_task(
     engine: AsyncEngine, unfiltered_repository: SqlTaskRepository
 ) -> None:
@@ -368,7 +389,7 @@ async def test_a_call_takes_the_role_for_itself_and_the_owner_for_its_transactio
         await conn.close()
 
 
-async def test_the_api_role_is_unprivileged_and_both_tables_are_forced(
+async def test_the_api_role_is_unprivileged_and_every_table_is_forced(
     engine: AsyncEngine, database: Database
 ) -> None:
     async with engine.connect() as connection:
@@ -398,6 +419,8 @@ async def test_the_api_role_is_unprivileged_and_both_tables_are_forced(
         ).all()
     assert [tuple(row) for row in reachable] == [
         ("idempotency_keys", True, True),
+        ("task_change_horizon", True, True),
+        ("task_tombstones", True, True),
         ("tasks", True, True),
     ]
     # And it can do nothing else: no DDL, no migrations table.
@@ -443,6 +466,37 @@ async def test_the_janitor_can_delete_only_expired_keys_even_when_asked_for_more
     async with engine.connect() as connection:
         left = (await connection.execute(text("SELECT user_id, key FROM idempotency_keys"))).all()
     assert [tuple(row) for row in left] == [("alice", "live")]
+
+
+async def test_the_janitor_purges_only_expired_tombstones_and_only_it_moves_the_horizon(
+    engine: AsyncEngine, database: Database, clean_tasks: None
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq) VALUES"
+                " (1, 'alice', now() - interval '31 days', 10),"
+                " (2, 'bob', now() - interval '31 days', 11),"
+                " (3, 'alice', now() - interval '29 days', 12),"
+                " (4, 'bob', now() - interval '1 day', 13)"
+            )
+        )
+    # A janitor whose clock is a week fast thinks every tombstone expired; the policy still holds.
+    purged = await SqlTombstoneJanitor(database).purge(datetime.now(UTC) + timedelta(days=7))
+    assert purged == 2
+    async with engine.connect() as connection:
+        left = (await connection.execute(text("SELECT task_id FROM task_tombstones"))).all()
+        horizon = await connection.scalar(text("SELECT purged_through FROM task_change_horizon"))
+    assert sorted(tuple(row) for row in left) == [(3,), (4,)]
+    assert horizon == 11
+    async with as_owner(database, ALICE) as conn:  # a request cannot move it
+        assert await conn.fetchval("SELECT purged_through FROM task_change_horizon") == 11
+        assert await conn.execute("UPDATE task_change_horizon SET purged_through = 0") == "UPDATE 0"
+        # Erasing a user deletes their tombstones; never another user's.
+        assert await conn.execute("DELETE FROM task_tombstones") == "DELETE 1"
+    async with engine.connect() as connection:
+        left = (await connection.execute(text("SELECT task_id FROM task_tombstones"))).all()
+    assert [tuple(row) for row in left] == [(4,)]
 
 
 async def test_an_owner_cannot_see_another_users_keys(

@@ -14,6 +14,7 @@ type TaskChanges = operations["updateTask"]["requestBody"]["content"]["applicati
 type TaskFilters = NonNullable<operations["listTasks"]["parameters"]["query"]>;
 type Task = components["schemas"]["TaskOut"];
 type TagCount = operations["listTags"]["responses"][200]["content"]["application/json"][number];
+type Change = components["schemas"]["ChangesOut"]["changes"][number];
 type ProblemCode =
   operations["updateTask"]["responses"][412]["content"]["application/problem+json"]["code"];
 
@@ -41,6 +42,12 @@ const client = createClient<paths>({
   baseUrl: setting("TASKAPI_BASE_URL"),
   headers: { Authorization: `Bearer ${setting("TASKAPI_TOKEN")}` },
 });
+
+// The sync loop's one step: an upsert replaces the local task, a delete removes it.
+function apply(local: Map<number, Task>, change: Change): void {
+  if (change.op === "upsert") local.set(change.task.id, change.task);
+  else local.delete(change.id);
+}
 
 async function main(): Promise<void> {
   // createTask with a title only: description is optional, nothing to pad with null.
@@ -126,6 +133,20 @@ async function main(): Promise<void> {
   const counts: TagCount[] = tagged.data;
   check(counts.map((t) => `${t.tag}:${t.count}`).join(",") === "home:2,travel:1", "tags", counts);
 
+  // listChanges: a second device's first sync, every page of it; keep `next` for later.
+  const local = new Map<number, Task>();
+  let since: string | undefined;
+  for (let more = true; more; ) {
+    const page = await client.GET("/api/{user_id}/tasks/changes", {
+      params: { path: { user_id }, query: { since, limit: 2 } },
+    });
+    check(page.data !== undefined, "listChanges", page.error);
+    for (const change of page.data.changes) apply(local, change);
+    since = page.data.next;
+    more = page.data.has_more;
+  }
+  check(local.has(task.id) && local.has(second.data.id), "first sync holds every task", [...local]);
+
   // getTask, keeping its ETag for a conditional update.
   const fetched = await client.GET("/api/{user_id}/tasks/{task_id}", {
     params: { path: { user_id, task_id: task.id } },
@@ -173,6 +194,16 @@ async function main(): Promise<void> {
   check(gone.data === undefined && gone.response.status === 404, "getTask after delete", gone.data);
   check(gone.error.code === "task_not_found", "404 code", gone.error);
   console.log(`after delete: ${gone.response.status} ${messages[gone.error.code]}`);
+
+  // listChanges again from the kept token: the update, the completion and the deletion.
+  const later = await client.GET("/api/{user_id}/tasks/changes", {
+    params: { path: { user_id }, query: { since } },
+  });
+  check(later.data !== undefined && !later.data.has_more, "listChanges since", later.error);
+  const ops = later.data.changes.map((c) => (c.op === "upsert" ? `upsert ${c.task.id}` : `delete ${c.id}`));
+  check(ops.join(",") === `upsert ${second.data.id},delete ${task.id}`, "changes since", ops);
+  for (const change of later.data.changes) apply(local, change);
+  check(!local.has(task.id) && local.get(second.data.id)?.completed === true, "synced", [...local]);
 
   console.log("typed client flow: ok");
 }

@@ -17,6 +17,7 @@ OPERATIONS = {
     ("put", "/api/{user_id}/tasks/{task_id}"): "updateTask",
     ("patch", "/api/{user_id}/tasks/{task_id}/complete"): "completeTask",
     ("get", "/api/{user_id}/tags"): "listTags",
+    ("get", "/api/{user_id}/tasks/changes"): "listChanges",
     ("delete", "/api/{user_id}/tasks/{task_id}"): "deleteTask",
     ("get", "/healthz"): "getHealth",
     ("get", "/readyz"): "getReadiness",

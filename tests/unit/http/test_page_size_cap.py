@@ -58,3 +58,31 @@ async def test_a_page_of_long_tasks_stops_at_the_cap_and_continues_by_link(
         pages += 1
     assert pages == (2 if len(expected) == 1000 else 1)  # a full first page stopped early
     assert seen == expected  # in order, nothing repeated, nothing skipped
+
+
+async def test_a_page_of_changes_stops_at_the_cap_and_next_continues(
+    client: httpx.AsyncClient, repository: FakeTaskRepository
+) -> None:
+    created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    first = repository.tasks[created.json()["id"]]
+    for number in range(1, 1001):  # ~5.3 MB of changes in all
+        repository.tasks[number] = replace(first, id=number, description="d" * 5000)
+        repository.places[number] = number
+
+    seen: list[int] = []
+    since: dict[str, str] = {}
+    pages = 0
+    while True:
+        response = await client.get(
+            "/api/alice/tasks/changes", params={"limit": 1000, **since}, headers=bearer()
+        )
+        assert response.status_code == 200
+        assert len(response.content) <= MAX_PAGE_BYTES
+        body = json.loads(response.content)
+        seen += [change["task"]["id"] for change in body["changes"]]
+        since = {"since": body["next"]}
+        pages += 1
+        if not body["has_more"]:
+            break
+    assert pages == 2  # the first page stopped early, and said that more follows
+    assert seen == list(range(1, 1001))

@@ -1,0 +1,98 @@
+"""The change feed: what changed in a user's tasks since a client last asked.
+
+Every change (a task written, a task deleted) takes a place in its owner's feed, and a user's
+changes commit in the order of their places (the repository guarantees it). So a reader that has
+passed a place has seen every change of that user up to it, whatever writers run concurrently,
+and a ``FeedPosition`` is all a client needs to keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from application.errors import ApplicationError
+from domain.task import Task
+
+TOMBSTONE_LIFETIME: Final = timedelta(days=30)
+"""How long a deletion is remembered; the janitor may purge it after that."""
+
+DEFAULT_CHANGES_PAGE: Final = 100
+MAX_CHANGES_PAGE: Final = 1000
+LAST_ID: Final = 2**63 - 1
+
+
+class SyncTokenExpired(ApplicationError):
+    """The position is older than the deletions still remembered: the client must start over."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """Where a client stands in its owner's feed.
+
+    ``seq`` and ``task_id`` are the last change it has (ties at ``seq`` 0, tasks stored before the
+    feed existed, go by id). ``floor`` is the place below which deletions concern tasks the
+    client never held: past the end of its first sync, it is ``seq`` or more.
+    """
+
+    seq: int
+    task_id: int
+    floor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """A task created or changed, in its latest state."""
+
+    task: Task
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A task deleted."""
+
+    task_id: int
+    deleted_at: datetime
+    seq: int
+
+
+Change = Upsert | Deletion
+
+
+def change_id(change: Change) -> int:
+    """The id of the task a change is about."""
+    return change.task.id if isinstance(change, Upsert) else change.task_id
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """What the repository read, in one snapshot.
+
+    ``latest`` is the owner's last place in the feed that the snapshot saw (0 when none);
+    ``horizon`` the last place whose deletion may have been purged.
+    """
+
+    changes: Sequence[Change]
+    has_more: bool
+    latest: int
+    horizon: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """A page of changes in feed order, and where the client stands after each."""
+
+    changes: Sequence[Change]
+    has_more: bool
+    floor: int
+    end: FeedPosition
+
+    def position_after(self, shown: int) -> FeedPosition:
+        """Where a client stands once it has the first ``shown`` changes (all: ``end``)."""
+        if not 0 < shown < len(self.changes):
+            return self.end
+        last = self.changes[shown - 1]
+        return FeedPosition(last.seq, change_id(last), max(self.floor, last.seq))

@@ -1,0 +1,152 @@
+"""`GET /api/{user_id}/tasks/changes` over HTTP, on PostgreSQL (and through PgBouncer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.http.schemas import ChangesOut
+from adapters.postgres.database import Database
+from adapters.postgres.repository import SqlTombstoneJanitor
+from tests.e2e.helpers import TIMESTAMP, assert_problem, assert_task, create, media_type
+from tests.tokens import bearer
+
+CHANGES = "/api/alice/tasks/changes"
+
+
+async def changes(
+    client: httpx.AsyncClient, since: str | None = None, user: str = "alice", **query: Any
+) -> dict[str, Any]:
+    params = {**query, **({"since": since} if since is not None else {})}
+    response = await client.get(f"/api/{user}/tasks/changes", params=params, headers=bearer(user))
+    assert response.status_code == 200, response.text
+    assert media_type(response) == "application/json"
+    body: dict[str, Any] = response.json()
+    ChangesOut.model_validate(body)  # the documented schema
+    assert set(body) == {"changes", "next", "has_more"}
+    for change in body["changes"]:
+        if change["op"] == "upsert":
+            assert set(change) == {"op", "task"}
+            assert_task(change["task"], user=user)
+        else:
+            assert set(change) == {"op", "id", "deleted_at"}
+            assert TIMESTAMP.fullmatch(change["deleted_at"])
+    return body
+
+
+def ops(body: dict[str, Any]) -> list[tuple[str, int, str | None]]:
+    return [
+        ("upsert", c["task"]["id"], c["task"]["title"])
+        if c["op"] == "upsert"
+        else ("delete", c["id"], None)
+        for c in body["changes"]
+    ]
+
+
+async def test_a_second_device_follows_every_change_made_through_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    a = await create(client, title="a")
+    b = await create(client, title="b")
+    await create(client, user="bob", title="bob's")
+    first = await changes(client)
+    assert ops(first) == [("upsert", a["id"], "a"), ("upsert", b["id"], "b")]
+    assert first["has_more"] is False
+
+    c = await create(client, title="c")
+    renamed = await client.put(
+        f"/api/alice/tasks/{a['id']}", json={"title": "a2"}, headers=bearer()
+    )
+    assert renamed.status_code == 200
+    done = await client.patch(f"/api/alice/tasks/{b['id']}/complete", headers=bearer())
+    assert done.status_code == 200
+    gone = await client.delete(f"/api/alice/tasks/{c['id']}", headers=bearer())
+    assert gone.status_code == 204
+
+    later = await changes(client, first["next"])
+
+    assert ops(later) == [
+        ("upsert", a["id"], "a2"),
+        ("upsert", b["id"], "b"),
+        ("delete", c["id"], None),
+    ]
+    assert later["changes"][1]["task"] == done.json()  # the task as the API shows it
+    assert later["changes"][1]["task"]["completed"] is True
+    assert (await changes(client, later["next"]))["changes"] == []
+
+
+async def test_pages_follow_next_until_has_more_is_false(client: httpx.AsyncClient) -> None:
+    ids = [(await create(client, title=f"t{n}"))["id"] for n in range(5)]
+    seen: list[int] = []
+    since = None
+    for _ in range(10):
+        body = await changes(client, since, limit=2)
+        assert len(body["changes"]) <= 2
+        seen += [c["task"]["id"] for c in body["changes"]]
+        since = body["next"]
+        if not body["has_more"]:
+            break
+    assert seen == ids
+
+
+async def test_a_token_expires_once_deletions_after_it_were_purged(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database
+) -> None:
+    task = await create(client, title="soon gone")
+    before = (await changes(client))["next"]
+    assert (await client.delete(f"/api/alice/tasks/{task['id']}", headers=bearer())).status_code
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE task_tombstones SET deleted_at = now() - interval '31 days'")
+        )
+    assert await SqlTombstoneJanitor(database).purge(datetime.now(UTC)) == 1
+
+    response = await client.get(CHANGES, params={"since": before}, headers=bearer())
+
+    body = assert_problem(response, 410, "sync_token_expired")
+    assert "without since" in body["detail"]
+    fresh = await changes(client)  # starting over works
+    assert fresh["changes"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "not-a-token"},
+        {"since": "A" * 5000},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "many"},
+    ],
+)
+async def test_bad_parameters_are_400_naming_them(
+    client: httpx.AsyncClient, query: dict[str, str]
+) -> None:
+    response = await client.get(CHANGES, params=query, headers=bearer())
+    body = assert_problem(response, 400)
+    assert [e["field"] for e in body["errors"]] == list(query)
+
+
+async def test_a_token_is_bound_to_its_user_and_is_not_a_page_cursor(
+    client: httpx.AsyncClient,
+) -> None:
+    await create(client, user="bob", title="bob's")
+    bobs = (await changes(client, user="bob"))["next"]
+    response = await client.get(CHANGES, params={"since": bobs}, headers=bearer())
+    assert assert_problem(response, 400)["errors"][0]["field"] == "since"
+    for n in range(3):
+        await create(client, title=f"t{n}")
+    listing = await client.get("/api/alice/tasks?limit=1", headers=bearer())
+    cursor = listing.headers["link"].split("cursor=")[1].split(">")[0]
+    response = await client.get(CHANGES, params={"since": cursor}, headers=bearer())
+    assert_problem(response, 400)
+
+
+async def test_the_feed_is_guarded_like_every_endpoint(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get(CHANGES), 401)
+    assert_problem(await client.get(CHANGES, headers=bearer("bob")), 403)
