@@ -81,12 +81,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             ("tombstones", container.tombstone_janitor().purge),
         )
         purger = asyncio.create_task(purge_expired_forever(purges, container.clock()))
+        signals = asyncio.create_task(container.change_source().run())
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            container.change_hub().close()
+            for task in (purger, signals):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await container.shutdown_resources()  # type: ignore[misc]  # as above
 
     return build_app(

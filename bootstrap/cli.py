@@ -41,7 +41,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     settings.database()
     settings.token_verification()
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -50,14 +50,31 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        # SIGTERM: stop accepting, let requests in flight finish (at most this long), then the
-        # lifespan closes the pool.
+        # SIGTERM: stop accepting, end the event streams, let requests in flight finish (at most
+        # this long), then the lifespan closes the pool.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         # X-Forwarded-For/-Proto are believed only from these addresses (the load balancer's),
         # so the log and per-address limits see the real client behind it.
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+    _Server(config, before_shutdown=app.state.container.change_hub().close).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which ends the event streams first when it shuts down.
+
+    A stream never finishes by itself, so uvicorn's graceful wait would otherwise hold it open
+    until the timeout and then cut it.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, before_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._before_shutdown = before_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._before_shutdown()
+        await super().shutdown(sockets)
 
 
 class CommandFailed(Exception):

@@ -21,12 +21,14 @@ from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.metrics import PoolCollector
+from adapters.postgres.notifications import ChangeListener, ChangePoller
 from adapters.postgres.repository import (
     SqlIdempotencyKeyJanitor,
     SqlTaskRepository,
     SqlTombstoneJanitor,
 )
 from application.auth import Authenticate, CachedTokenVerifier
+from application.events import ChangeHub
 from application.ports import TokenVerifier
 from application.readiness import RecentReadiness
 from application.tasks import (
@@ -133,6 +135,14 @@ def _rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+def _change_source(
+    settings: Settings, database: Database, hub: ChangeHub
+) -> ChangeListener | ChangePoller:
+    """LISTEN where a direct connection exists, else poll through the pool."""
+    listening = settings.listening_database()
+    return ChangePoller(database, hub) if listening is None else ChangeListener(listening, hub)
+
+
 def _registry(database: Database) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(PoolCollector(database))
@@ -178,6 +188,8 @@ class Container(containers.DeclarativeContainer):
     )
     cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
     sync_tokens = providers.Singleton(SyncTokenCodec, providers.Callable(_cursor_key, settings))
+    change_hub = providers.Singleton(ChangeHub)
+    change_source = providers.Singleton(_change_source, settings, database, change_hub)
     rate_limits = providers.Singleton(_rate_limits, settings)
     security_log = providers.Singleton(
         SampledLog, logging.getLogger("taskapi.security"), per_second=SECURITY_LOG_LINES_PER_SECOND

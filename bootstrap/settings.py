@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: SecretStr | None = None
+    database_direct_url: SecretStr | None = None
     database_pooler: Literal["transaction", "off"] | None = None
     database_pool_size: int = Field(default=20, ge=1, le=500)
     database_pool_timeout: float = Field(default=2.0, gt=0, le=60)
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     )(_comma_list)
     _blank = field_validator(
         "database_url",
+        "database_direct_url",
         "database_pooler",
         "jwt_secret",
         "jwt_jwks_url",
@@ -149,6 +151,21 @@ class Settings(BaseSettings):
             connect_timeout=self.database_connect_timeout,
             statement_timeout=self.database_statement_timeout,
         )
+
+    def listening_database(self) -> DatabaseOptions | None:
+        """Where the event streams LISTEN; ``None``: through a transaction pooler only, so poll.
+
+        ``DATABASE_DIRECT_URL`` if set, else ``DATABASE_URL`` unless it goes through a pooler
+        (which cannot carry LISTEN).
+        """
+        if self.database_direct_url is not None:
+            return DatabaseOptions.from_url(
+                self.database_direct_url.get_secret_value(),
+                pooler=False,
+                connect_timeout=self.database_connect_timeout,
+            )
+        options = self.database()
+        return None if options.transaction_pooler else options
 
     def token_verification(self) -> TokenVerification:
         """How to verify tokens; raises ``ConfigError`` when no usable key source is configured.

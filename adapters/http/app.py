@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.dependencies import provided
+from adapters.http.events import events_router
 from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddleware
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
@@ -115,7 +116,9 @@ def build_app(
     metrics = app.state.metrics = HttpMetrics(registry)
     app.include_router(router)
     app.include_router(tags_router)
-    app.state.api_routes = [*router.routes, *tags_router.routes]  # their 405's Allow
+    app.include_router(events_router)
+    # their 405's Allow
+    app.state.api_routes = [*router.routes, *tags_router.routes, *events_router.routes]
     install_problem_handlers(app)
 
     @app.get(

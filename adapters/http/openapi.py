@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from adapters.http.problems import problem_body
-from adapters.http.schemas import JSON, MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode
+from adapters.http.schemas import MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode
 
 _STRING: Final = {"type": "string"}
 
@@ -76,7 +76,7 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     413: (f"Body over {MAX_BODY_BYTES // 1024} KiB (`payload_too_large`)", ()),
     429: (
         "Over the rate limit of the user, or of the address for failed authentications "
-        "(`rate_limited`)",
+        "(`rate_limited`); or the user has the most event streams open (`too_many_streams`)",
         ("Retry-After", "RateLimit-Policy", "RateLimit"),
     ),
     503: (
@@ -87,6 +87,7 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 
 
+EVENT_STREAM: Final = "text/event-stream"
 _REQUEST_ID: Final = "4bf92f3577b34da6a3ce929d0e0e4736"
 _EXAMPLES: Final[dict[int, dict[str, object]]] = {
     status: problem_body(status, code, detail, _REQUEST_ID, errors)
@@ -191,11 +192,16 @@ def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses.pop("422", None)
                 for response in responses.values():
                     response.setdefault("headers", {})["X-Request-ID"] = HEADERS["X-Request-ID"]
-                    # FastAPI files a response model under the route's media type; errors are
-                    # problem+json.
+                    # FastAPI files a response model under the route's media type (JSON, or the
+                    # event stream's); errors are problem+json.
                     content = response.get("content", {})
+                    # FastAPI describes an event stream with OpenAPI 3.2's itemSchema; in this
+                    # 3.1 document the stream is text (its events are described in prose).
+                    if "itemSchema" in content.get(EVENT_STREAM, {}):
+                        content[EVENT_STREAM] = {"schema": {"type": "string"}}
                     if PROBLEM_JSON in content:
-                        content[PROBLEM_JSON] = {**content.pop(JSON), **content[PROBLEM_JSON]}
+                        for media in [m for m in content if m != PROBLEM_JSON]:
+                            content[PROBLEM_JSON] = {**content.pop(media), **content[PROBLEM_JSON]}
         for name in ("HTTPValidationError", "ValidationError"):
             components.get("schemas", {}).pop(name, None)
         app.openapi_schema = schema

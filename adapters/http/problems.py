@@ -35,6 +35,7 @@ from application.errors import (
     TokenExpired,
     WriteContention,
 )
+from application.events import MAX_STREAMS_PER_USER, TooManyStreams
 from application.sync import SyncTokenExpired
 from domain.errors import (
     AccessDenied,
@@ -45,6 +46,7 @@ from domain.errors import (
 )
 
 RETRY_AFTER_SECONDS: Final = 2
+STREAM_RETRY_AFTER_SECONDS: Final = 5
 
 error_log = logging.getLogger("taskapi.errors")
 
@@ -291,6 +293,16 @@ def _count_limited(request: Request, limit: str) -> None:
     metrics.limited.labels(limit).inc()
 
 
+async def _too_many_streams(request: Request, _error: Exception) -> Response:
+    _count_limited(request, "streams_per_user")
+    return problem(
+        429,
+        ProblemCode.TOO_MANY_STREAMS,
+        f"You have {MAX_STREAMS_PER_USER} event streams open here, the most one user may.",
+        headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _sync_token_expired(_request: Request, _error: Exception) -> Response:
     return problem(
         410,
@@ -382,6 +394,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(TaskLimitReached, _task_limit_reached)
     app.add_exception_handler(SyncTokenExpired, _sync_token_expired)
+    app.add_exception_handler(TooManyStreams, _too_many_streams)
     app.add_exception_handler(HTTPException, _http_error)
     # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

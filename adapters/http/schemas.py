@@ -428,6 +428,7 @@ class ProblemCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     REQUEST_HEADER_FIELDS_TOO_LARGE = "request_header_fields_too_large"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_STREAMS = "too_many_streams"
     TASK_LIMIT_REACHED = "task_limit_reached"
     DATABASE_UNAVAILABLE = "database_unavailable"
     WRITE_CONTENTION = "write_contention"

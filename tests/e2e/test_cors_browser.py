@@ -9,20 +9,23 @@ WebDriver, no DevTools client, so no driver whose version must match the browser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Rows
@@ -30,6 +33,18 @@ from tests.process import taskapi_serve
 from tests.tokens import SECRET, make_token
 
 CHROMIUM: Final = shutil.which("chromium")
+README: Final = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_function(name: str) -> str:
+    """The README's JavaScript function ``name``, as a frontend would copy it."""
+    found = re.search(
+        rf"```js\n(async function {name}\(.*?\n}})\n```", README.read_text(), re.DOTALL
+    )
+    assert found, f"README.md lost its {name}() example"
+    return found.group(1)
+
+
 # Headless, as root in a container, quiet: nothing the browser does on its own besides our page.
 CHROMIUM_FLAGS: Final = (
     "--headless",
@@ -90,11 +105,37 @@ async function run() {
   return results;
 }
 
-run()
-  .catch((error) => [{step: "page", ok: false, error: "script: " + error}])
-  .then((results) => fetch("/report", {method: "POST", body: JSON.stringify(results)}));
+const report = (what) => fetch("/report", {method: "POST", body: JSON.stringify(what)});
+
+// Live updates with the README's own follow(): a change by another client must reach its store.
+__FOLLOW__
+
+async function live() {
+  const realFetch = window.fetch;
+  window.fetch = async (...args) => {  // tells the test when the stream has opened
+    const response = await realFetch(...args);
+    if (String(args[0]).endsWith("/events")) await report({step: "open", status: response.status});
+    return response;
+  };
+  const store = {tasks: new Map(), since: null};
+  const controller = new AbortController();
+  follow(api, "alice", async () => token, store, controller.signal);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const task = [...store.tasks.values()].find((t) => t.title === "from another client");
+    if (task) {
+      controller.abort();
+      return report({step: "change", at: Date.now(), task, since: store.since});
+    }
+  }
+}
+
+(params.get("mode") === "live" ? live() : run().then(report))
+  .catch((error) => report([{step: "page", ok: false, error: "script: " + error}]));
 </script></body></html>
-""".replace("__EXPOSED__", json.dumps([*EXPOSED, NOT_EXPOSED]))
+""".replace("__EXPOSED__", json.dumps([*EXPOSED, NOT_EXPOSED])).replace(
+    "__FOLLOW__", readme_function("follow")
+)
 
 
 class PageServer:
@@ -179,12 +220,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         return
 
 
-def open_in_chromium(page: PageServer, api: str, workdir: Path) -> list[dict[str, Any]]:
-    """Load the page in headless Chromium and return the results its script reports."""
+@contextlib.contextmanager
+def chromium(
+    page: PageServer, api: str, workdir: Path, **query: str
+) -> Iterator[Callable[[], Any]]:
+    """Headless Chromium on the page; yields a function returning the page's next report."""
     assert CHROMIUM is not None
     profile = workdir / "chromium-profile"
     profile.mkdir()
-    url = f"{page.origin}/?{urlencode({'api': api, 'token': make_token('alice')})}"
+    url = f"{page.origin}/?{urlencode({'api': api, 'token': make_token('alice'), **query})}"
     log_path = workdir / "chromium.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603  # the system's browser, fixed arguments
@@ -195,20 +239,28 @@ def open_in_chromium(page: PageServer, api: str, workdir: Path) -> list[dict[str
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
+
+        def next_report() -> Any:  # whatever the page posted
             deadline = time.monotonic() + REPORT_TIMEOUT
             while True:
                 try:
-                    report = page.reports.get(timeout=0.2)
-                    break
+                    return json.loads(page.reports.get(timeout=0.2))
                 except queue.Empty:
                     pass
                 log_tail = log_path.read_text(errors="replace")[-4000:]
                 assert process.poll() is None, f"Chromium exited early:\n{log_tail}"
                 assert time.monotonic() < deadline, f"the page reported nothing:\n{log_tail}"
+
+        try:
+            yield next_report
         finally:
             _stop(process)
-    results: list[dict[str, Any]] = json.loads(report)
+
+
+def open_in_chromium(page: PageServer, api: str, workdir: Path) -> list[dict[str, Any]]:
+    """Load the page in headless Chromium and return the results its script reports."""
+    with chromium(page, api, workdir) as next_report:
+        results: list[dict[str, Any]] = next_report()
     return results
 
 
@@ -261,3 +313,28 @@ async def test_an_origin_not_allowed_is_blocked_by_the_browser(
         assert result["error"] == "TypeError: Failed to fetch", result
     # The POST's preflight was refused, so the POST itself never reached the API.
     assert await rows.count() == 0
+
+
+async def test_a_page_on_an_allowed_origin_sees_a_change_by_another_client_within_a_second(
+    api: str, allowed_page: PageServer, tmp_path: Path
+) -> None:
+    def watch() -> tuple[dict[str, Any], float]:
+        with chromium(allowed_page, api, tmp_path, mode="live") as next_report:
+            opened = next_report()
+            assert opened == {"step": "open", "status": 200}, opened
+            written = httpx.post(
+                f"{api}/api/alice/tasks",
+                json={"title": "from another client"},
+                headers={"Authorization": f"Bearer {make_token('alice')}"},
+                timeout=10,
+            )
+            assert written.status_code == httpx.codes.CREATED
+            acknowledged = time.time()
+            seen = next_report()
+        return seen, seen["at"] / 1000 - acknowledged
+
+    seen, seconds = await asyncio.to_thread(watch)
+    assert seen["step"] == "change", seen
+    assert seen["task"]["user_id"] == "alice"
+    assert seen["since"]  # the id it would resume from
+    assert seconds < 1.0, seconds

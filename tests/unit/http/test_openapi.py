@@ -18,6 +18,7 @@ OPERATIONS = {
     ("patch", "/api/{user_id}/tasks/{task_id}/complete"): "completeTask",
     ("get", "/api/{user_id}/tags"): "listTags",
     ("get", "/api/{user_id}/tasks/changes"): "listChanges",
+    ("get", "/api/{user_id}/events"): "streamEvents",
     ("delete", "/api/{user_id}/tasks/{task_id}"): "deleteTask",
     ("get", "/healthz"): "getHealth",
     ("get", "/readyz"): "getReadiness",

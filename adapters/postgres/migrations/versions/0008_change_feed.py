@@ -8,7 +8,8 @@ Create Date: 2026-11-30
 id), so adding it rewrites nothing. From here on a trigger gives every written task a new place
 from ``task_change_seq``, and another keeps a tombstone of every deleted one, each after taking
 the owner's transaction lock: a user's changes commit in the order of their places, so a reader
-that has passed a place has seen every change of that user before it. Tombstones are under
+that has passed a place has seen every change of that user before it. Both also NOTIFY
+``taskapi_changes`` with the owner, delivered on commit, for the event streams. Tombstones are under
 row-level security like tasks; the janitor purges them after 30 days and records the purged
 place in ``task_change_horizon`` (a sync token from before it is 410).
 
@@ -66,6 +67,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(NEW.user_id, 0));
     NEW.change_seq := nextval('task_change_seq');
+    PERFORM pg_notify('taskapi_changes', NEW.user_id);
     RETURN NEW;
 END
 $function$"""
@@ -77,6 +79,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(OLD.user_id, 0));
     INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq)
     VALUES (OLD.id, OLD.user_id, now(), nextval('task_change_seq'));
+    PERFORM pg_notify('taskapi_changes', OLD.user_id);
     RETURN OLD;
 END
 $function$"""
@@ -265,7 +268,8 @@ def upgrade() -> None:
         "DO $$ BEGIN EXECUTE format('CREATE SEQUENCE task_change_seq AS BIGINT START WITH %s',"
         " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint); END $$"
     )
-    op.execute(f"GRANT USAGE ON SEQUENCE task_change_seq TO {API_ROLE}")
+    # USAGE to take places, SELECT for the event streams' poll of the last one taken.
+    op.execute(f"GRANT USAGE, SELECT ON SEQUENCE task_change_seq TO {API_ROLE}")
     op.execute("ALTER TABLE tasks ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0")
     op.execute(
         "CREATE TABLE task_tombstones (task_id BIGINT PRIMARY KEY, user_id TEXT NOT NULL,"

@@ -1,0 +1,144 @@
+"""``GET /api/{user_id}/events``: the change feed as Server-Sent Events, pushed as it happens.
+
+A stream reads its owner's feed (the same use case as ``listChanges``) whenever the process hears
+that the feed may have moved (``ChangeHub``: LISTEN, or a poll), and sends each change with the
+sync token after it as its ``id``, so ``Last-Event-ID`` resumes without loss. FastAPI writes the
+SSE framing and a ``: ping`` comment after 15 s of silence. Everything that can be refused (the
+token, the owner, ``since``, the stream limit, an expired token) is decided before the first byte,
+as an ordinary problem response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic.json_schema import SkipJsonSchema
+
+from adapters.http.cursor import MAX_CURSOR_LENGTH, InvalidCursor, SyncTokenCodec
+from adapters.http.dependencies import CurrentPrincipal, Owner, provided
+from adapters.http.openapi import problems
+from adapters.http.schemas import change_document
+from application.errors import StorageUnavailable
+from application.events import ChangeHub
+from application.sync import ChangePage, FeedPosition, SyncTokenExpired
+from application.tasks import ListChanges
+from domain.task import UserId
+
+events_router = APIRouter(prefix="/api/{user_id}/events", tags=["sync"])
+
+PAGE: Final = 100
+
+Hub = Annotated[ChangeHub, Depends(provided("change_hub", ChangeHub))]
+Tokens = Annotated[SyncTokenCodec, Depends(provided("sync_tokens", SyncTokenCodec))]
+Changes = Annotated[ListChanges, Depends(provided("list_changes", ListChanges))]
+
+
+@dataclass(slots=True)
+class Stream:
+    """An open stream's state: whose, where it stands, what wakes it, when its token expires."""
+
+    owner: UserId
+    wake: asyncio.Event
+    first: ChangePage
+    expires_at: float | None
+
+
+async def open_stream(
+    *,
+    owner: Owner,
+    principal: CurrentPrincipal,
+    hub: Hub,
+    tokens: Tokens,
+    changes: Changes,
+    since: Annotated[
+        str | SkipJsonSchema[None],
+        Query(max_length=MAX_CURSOR_LENGTH, description="A sync token to start after"),
+    ] = None,
+    last_event_id: Annotated[
+        str | SkipJsonSchema[None],
+        Header(
+            alias="Last-Event-ID",
+            max_length=MAX_CURSOR_LENGTH,
+            description="The id of the last event received (wins over `since`)",
+        ),
+    ] = None,
+) -> AsyncIterator[Stream]:
+    """Take one of the owner's stream slots (429 past the limit) and read the first page."""
+    position: FeedPosition | None = None
+    token, field = (last_event_id, "Last-Event-ID") if last_event_id else (since, "since")
+    if token:
+        try:
+            position = tokens.decode(token, owner)
+        except InvalidCursor as error:
+            place = ("header", field) if field == "Last-Event-ID" else ("query", field)
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": place, "msg": str(error)}]
+            ) from None
+    with hub.subscribe(owner) as wake:  # TooManyStreams: 429 before anything is sent
+        first = await changes.execute(owner, since=position, limit=PAGE)  # 410, 503 likewise
+        yield Stream(owner, wake, first, principal.expires_at)
+
+
+@events_router.get(
+    "",
+    operation_id="streamEvents",
+    summary="The user's changes as Server-Sent Events, live, resumable with Last-Event-ID",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "`event: change`, `id`: the sync token after it, `data`: one change "
+            "of `listChanges` (an `UpsertOut` or a `DeleteOut`) as JSON; `: ping` after 15 s "
+            "of silence; `event: token_expired` last when the bearer token expires"
+        },
+        **problems(400, 401, 403, 410),
+    },
+)
+async def stream_events(
+    stream: Annotated[Stream, Depends(open_stream)],
+    hub: Hub,
+    tokens: Tokens,
+    changes: Changes,
+) -> AsyncIterator[ServerSentEvent]:
+    """`event: change` per change (`id`: the sync token after it), in commit order.
+
+    A change committed through any replica arrives within a second. The stream ends with
+    `event: token_expired` when the bearer token expires, and closes when the server shuts down
+    or loses the database: reconnect with `Last-Event-ID` to resume without loss.
+    """
+    page = stream.first
+    while True:
+        for shown, change in enumerate(page.changes, start=1):
+            yield ServerSentEvent(
+                id=tokens.encode(stream.owner, page.position_after(shown)),
+                event="change",
+                raw_data=orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z).decode(),
+            )
+        position = page.end
+        if not page.has_more:
+            left = None if stream.expires_at is None else stream.expires_at - time.time()
+            if left is not None and left <= 0:
+                yield ServerSentEvent(event="token_expired", raw_data='{"code":"token_expired"}')
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.wake.wait(), timeout=left)
+            if hub.closing:
+                return
+            stream.wake.clear()  # before reading: a change committed meanwhile wakes it again
+        try:
+            page = await changes.execute(stream.owner, since=position, limit=PAGE)
+        except StorageUnavailable:
+            return  # the client resumes from its last id once the database is back
+        except SyncTokenExpired:  # open for longer than deletions are remembered
+            yield ServerSentEvent(
+                event="sync_token_expired", raw_data='{"code":"sync_token_expired"}'
+            )
+            return

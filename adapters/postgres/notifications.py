@@ -1,0 +1,96 @@
+"""Where the event streams learn that a user's feed may have moved: LISTEN, or a poll.
+
+The triggers of migration 0008 send ``NOTIFY taskapi_changes, '<user id>'`` in the writing
+transaction, so it is delivered on commit only. One connection per process listens, on the direct
+(unpooled) URL: a transaction pooler cannot carry LISTEN. Where only a pooled URL exists, the
+process polls the feed's sequence once a second instead. Both run only while a stream is open
+(a listening connection would keep a Neon compute awake), and after (re)connecting they wake
+every stream, which then reads its feed: a notification lost with a connection costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Final
+
+import asyncpg
+
+from adapters.postgres.database import Database
+from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.row_security import BEGIN_AS_API
+from application.events import ChangeHub
+
+CHANNEL: Final = "taskapi_changes"
+PING_SECONDS: Final = 5.0
+RETRY_SECONDS: Final = 1.0
+POLL_SECONDS: Final = 1.0
+# A write takes its place before it commits; a poll that saw the place move wakes the streams
+# again on the next polls, so a commit up to this many polls later is still seen.
+POLL_ECHOES: Final = 3
+
+log = logging.getLogger("taskapi.events")
+
+
+class ChangeListener:
+    """LISTENs on one direct connection while streams are open, and wakes their owners."""
+
+    def __init__(self, options: DatabaseOptions, hub: ChangeHub) -> None:
+        self._options = options
+        self._hub = hub
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting after any failure."""
+        while True:
+            await self._hub.wait_for_streams()
+            try:
+                await self._listen()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("change listener lost", extra={"error": type(error).__name__})
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _listen(self) -> None:
+        connection = await asyncpg.connect(self._options.dsn, **self._options.asyncpg_arguments())
+        try:
+            await connection.add_listener(CHANNEL, self._on_notification)
+            self._hub.notify_all()  # anything committed while not listening
+            while self._hub.streams:
+                await asyncio.sleep(PING_SECONDS)
+                await connection.fetchval("SELECT 1", timeout=PING_SECONDS)  # still there?
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), PING_SECONDS)
+            if not connection.is_closed():
+                connection.terminate()
+
+    def _on_notification(self, _connection: Any, _pid: int, _channel: str, owner: str) -> None:  # noqa: ANN401  # asyncpg's callback signature
+        self._hub.notify(owner)
+
+
+class ChangePoller:
+    """Polls the feed's sequence once a second while streams are open (pooled URL only)."""
+
+    def __init__(self, database: Database, hub: ChangeHub) -> None:
+        self._database = database
+        self._hub = hub
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failed poll wakes every stream, which then reads for itself."""
+        last: int | None = None
+        echoes = 0
+        while True:
+            await self._hub.wait_for_streams()
+            try:
+                async with self._database.transaction(BEGIN_AS_API) as conn:
+                    place = await conn.fetchval("SELECT last_value FROM task_change_seq")
+            except Exception as error:  # noqa: BLE001  # a poll must never stop polling
+                log.warning("change poll failed", extra={"error": type(error).__name__})
+                place, echoes = None, POLL_ECHOES
+            if place != last:
+                echoes = POLL_ECHOES
+            last = place
+            if echoes:
+                echoes -= 1
+                self._hub.notify_all()
+            await asyncio.sleep(POLL_SECONDS)
