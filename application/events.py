@@ -70,6 +70,10 @@ class ChangeHub:
         self.closing = True
         self.notify_all()
 
+    def owners(self) -> list[str]:
+        """The users with an open stream."""
+        return list(self._waiting)
+
     @property
     def streams(self) -> int:
         """How many streams are open."""

@@ -101,6 +101,7 @@ _FINGERPRINT = _param("p_fingerprint", Text())
 _EXPIRED_BEFORE = _param("p_expired_before", DateTime(timezone=True))
 _MAX_TASKS = _param("p_max_tasks", Integer())
 _AFTER_SEQ = _param("p_after_seq", BigInteger())
+_OWNERS = _param("p_owners", ARRAY(Text()))
 _FLOOR = _param("p_floor", BigInteger())
 
 TASK_LIMIT_SQLSTATE: Final = "TL001"
@@ -480,6 +481,31 @@ LIST_CHANGES: Final = SqlFunction(
 )
 
 
+# Which of these owners have a change after p_after_seq, each checked as that owner (row-level
+# security binds every probe); and, last, one row without an owner carrying the feed's last place.
+# The event streams' poll, where LISTEN is not available: one call a second per process.
+CHANGED_OWNERS: Final = SqlFunction(
+    name="taskapi_changed_owners",
+    params=(_OWNER, _OWNERS, _AFTER_SEQ),
+    returns="TABLE (owner TEXT, place BIGINT)",
+    body="\n".join(
+        (
+            "FOREACH p_owner IN ARRAY p_owners LOOP",
+            "PERFORM set_config('taskapi.user_id', p_owner, true);",
+            f"IF EXISTS (SELECT FROM {_tasks.name} WHERE user_id = p_owner"
+            " AND change_seq > p_after_seq)",
+            f"OR EXISTS (SELECT FROM {_tombstones.name} WHERE user_id = p_owner"
+            " AND change_seq > p_after_seq) THEN",
+            "owner := p_owner;",
+            "RETURN NEXT;",
+            "END IF;",
+            "END LOOP;",
+            "RETURN QUERY SELECT NULL::TEXT, last_value FROM task_change_seq;",
+        )
+    ),
+)
+
+
 FUNCTIONS: Final = (
     GET_TASK,
     LIST_TASKS,
@@ -489,6 +515,7 @@ FUNCTIONS: Final = (
     CREATE_TASK_ONCE,
     LIST_TAGS,
     LIST_CHANGES,
+    CHANGED_OWNERS,
 )
 """Every function, as migration 0008 (re)created them."""
 

@@ -3,9 +3,9 @@
 The triggers of migration 0008 send ``NOTIFY taskapi_changes, '<user id>'`` in the writing
 transaction, so it is delivered on commit only. One connection per process listens, on the direct
 (unpooled) URL: a transaction pooler cannot carry LISTEN. Where only a pooled URL exists, the
-process polls the feed's sequence once a second instead. Both run only while a stream is open
-(a listening connection would keep a Neon compute awake), and after (re)connecting they wake
-every stream, which then reads its feed: a notification lost with a connection costs nothing.
+process asks once a second which of its streaming owners have changes. Both run only while a
+stream is open (a listening connection would keep a Neon compute awake), and after (re)connecting
+they wake every stream, which then reads its feed: a signal lost with a connection costs nothing.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any, Final
 
 import asyncpg
 
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
-from adapters.postgres.row_security import BEGIN_AS_API
+from adapters.postgres.functions import CHANGED_OWNERS
 from application.events import ChangeHub
 
 CHANNEL: Final = "taskapi_changes"
 PING_SECONDS: Final = 5.0
 RETRY_SECONDS: Final = 1.0
 POLL_SECONDS: Final = 1.0
-# A write takes its place before it commits; a poll that saw the place move wakes the streams
-# again on the next polls, so a commit up to this many polls later is still seen.
+# How many polls back the places asked about start: a commit this late after its place is seen.
 POLL_ECHOES: Final = 3
 
 log = logging.getLogger("taskapi.events")
@@ -69,28 +69,36 @@ class ChangeListener:
 
 
 class ChangePoller:
-    """Polls the feed's sequence once a second while streams are open (pooled URL only)."""
+    """Asks once a second which streaming owners have changes (pooled URL only), and wakes them.
+
+    A write takes its place before it commits, so each poll asks about the places after the one
+    seen ``POLL_ECHOES`` polls ago: a commit that lagged behind its place is still seen (a few
+    repeated wake-ups cost a read each). Only owners with open streams in this process are asked
+    about, each as themselves (row-level security binds every probe).
+    """
 
     def __init__(self, database: Database, hub: ChangeHub) -> None:
         self._database = database
         self._hub = hub
 
     async def run(self) -> None:
-        """Poll until cancelled; a failed poll wakes every stream, which then reads for itself."""
-        last: int | None = None
-        echoes = 0
+        """Poll until cancelled; after a failure, wake every stream once the database is back."""
+        seen: deque[int] = deque(maxlen=POLL_ECHOES)
         while True:
             await self._hub.wait_for_streams()
             try:
-                async with self._database.transaction(BEGIN_AS_API) as conn:
-                    place = await conn.fetchval("SELECT last_value FROM task_change_seq")
+                rows = await self._database.fetch(
+                    CHANGED_OWNERS.call, "", self._hub.owners(), seen[0] if seen else None
+                )
             except Exception as error:  # noqa: BLE001  # a poll must never stop polling
                 log.warning("change poll failed", extra={"error": type(error).__name__})
-                place, echoes = None, POLL_ECHOES
-            if place != last:
-                echoes = POLL_ECHOES
-            last = place
-            if echoes:
-                echoes -= 1
-                self._hub.notify_all()
+                seen.clear()
+            else:
+                if not seen:  # the first poll, or the first since a failure: anything may be new
+                    self._hub.notify_all()
+                for row in rows:
+                    if row["owner"] is None:
+                        seen.append(row["place"])
+                    else:
+                        self._hub.notify(row["owner"])
             await asyncio.sleep(POLL_SECONDS)

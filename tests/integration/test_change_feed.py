@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import Database
+from adapters.postgres.functions import CHANGED_OWNERS
 from adapters.postgres.repository import SqlTaskRepository, SqlTombstoneJanitor
 from application.sync import ChangePage, Deletion, FeedPosition, SyncTokenExpired, Upsert
 from application.tasks import ListChanges
@@ -281,3 +282,23 @@ async def test_no_change_is_ever_missed_by_a_reader_following_next_during_concur
 async def test_the_page_size_is_checked(feed: ListChanges, limit: int) -> None:
     with pytest.raises(InvalidTask, match="limit"):
         await feed.execute(ALICE, since=None, limit=limit)
+
+
+async def test_the_poll_names_exactly_the_owners_with_changes_after_a_place(
+    repository: SqlTaskRepository, database: Database
+) -> None:
+    async def poll(after: int | None) -> tuple[set[str], int]:
+        rows = await database.fetch(CHANGED_OWNERS.call, "", ["alice", "bob", "carol"], after)
+        owners = {row["owner"] for row in rows if row["owner"] is not None}
+        [place] = [row["place"] for row in rows if row["owner"] is None]
+        return owners, place
+
+    bobs = await add(repository, "bob's", owner=BOB)
+    _, place = await poll(None)
+    assert await poll(place) == (set(), place)
+    await add(repository, "alice's")
+    assert await repository.delete(BOB, bobs.id)  # a deletion is a change too
+    await add(repository, "dave's", owner=UserId("dave"))  # not asked about
+    owners, later = await poll(place)
+    assert owners == {"alice", "bob"}
+    assert later == place + 3

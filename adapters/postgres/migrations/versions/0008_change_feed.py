@@ -14,7 +14,8 @@ row-level security like tasks; the janitor purges them after 30 days and records
 place in ``task_change_horizon`` (a sync token from before it is 410).
 
 Functions keep their signatures (the writing ones now take the owner's lock first), so processes
-of the previous version keep working through this migration; ``taskapi_list_changes`` is new.
+of the previous version keep working through this migration; ``taskapi_list_changes`` and
+``taskapi_changed_owners`` are new.
 """
 
 # ruff: noqa: E501  # generated SQL, frozen verbatim: its lines are not ours to wrap
@@ -53,6 +54,7 @@ SIGNATURES: tuple[str, ...] = (
     "taskapi_create_task_once(TEXT, TEXT, TEXT, TIMESTAMP WITH TIME ZONE, SMALLINT, TEXT[], TEXT, TEXT, TIMESTAMP WITH TIME ZONE, TIMESTAMP WITH TIME ZONE, INTEGER)",
     "taskapi_list_tags(TEXT)",
     "taskapi_list_changes(TEXT, BIGINT, BIGINT, BIGINT, INTEGER)",
+    "taskapi_changed_owners(TEXT, TEXT[], BIGINT)",
 )
 
 # Whoever writes a task (the API, a script), it takes its place in the owner's feed, after the
@@ -256,6 +258,25 @@ UNION ALL
 (SELECT task_id, user_id, NULL::TEXT, NULL::TEXT, NULL::BOOLEAN, NULL::TIMESTAMP WITH TIME ZONE, NULL::TIMESTAMP WITH TIME ZONE, NULL::TIMESTAMP WITH TIME ZONE, NULL::BIGINT, NULL::TIMESTAMP WITH TIME ZONE, NULL::SMALLINT, NULL::TEXT[], NULL::TEXT, change_seq, deleted_at FROM task_tombstones WHERE user_id = p_owner AND change_seq > greatest(p_after_seq, p_floor) AND p_floor IS NOT NULL ORDER BY change_seq LIMIT p_limit)
 ) AS page ON true
 ORDER BY page.change_seq, page.id LIMIT p_limit;
+END
+$function$""",
+    r"""CREATE OR REPLACE FUNCTION taskapi_changed_owners(p_owner TEXT, p_owners TEXT[], p_after_seq BIGINT)
+RETURNS TABLE (owner TEXT, place BIGINT)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET role = taskapi_app
+AS $function$
+#variable_conflict use_column
+BEGIN
+PERFORM set_config('taskapi.user_id', p_owner, true);
+FOREACH p_owner IN ARRAY p_owners LOOP
+PERFORM set_config('taskapi.user_id', p_owner, true);
+IF EXISTS (SELECT FROM tasks WHERE user_id = p_owner AND change_seq > p_after_seq)
+OR EXISTS (SELECT FROM task_tombstones WHERE user_id = p_owner AND change_seq > p_after_seq) THEN
+owner := p_owner;
+RETURN NEXT;
+END IF;
+END LOOP;
+RETURN QUERY SELECT NULL::TEXT, last_value FROM task_change_seq;
 END
 $function$""",
 )
