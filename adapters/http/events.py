@@ -48,7 +48,7 @@ class Stream:
 
     owner: UserId
     wake: asyncio.Event
-    first: ChangePage
+    first: ChangePage | None  # handed to the stream once, then dropped: a long stream holds no page
     expires_at: float | None
 
 
@@ -114,7 +114,8 @@ async def stream_events(
     `event: token_expired` when the bearer token expires, and closes when the server shuts down
     or loses the database: reconnect with `Last-Event-ID` to resume without loss.
     """
-    page = stream.first
+    page, stream.first = stream.first, None
+    assert page is not None  # noqa: S101  # open_stream always reads the first page
     while True:
         for shown, change in enumerate(page.changes, start=1):
             yield ServerSentEvent(
