@@ -45,6 +45,8 @@ class ChangeHub:
         if len(waiting) >= self._max:
             raise TooManyStreams()
         event = asyncio.Event()
+        if self.closing:  # opened during shutdown: ends at once
+            event.set()
         waiting.add(event)
         self._opened.set()
         try:

@@ -16,8 +16,11 @@ from typing import Final
 from application.errors import ApplicationError
 from domain.task import Task
 
-TOMBSTONE_LIFETIME: Final = timedelta(days=30)
-"""How long a deletion is remembered; the janitor may purge it after that."""
+SYNC_TOKEN_LIFETIME: Final = timedelta(days=30)
+"""How long a sync token stays good: it is answered 410 after that."""
+TOMBSTONE_LIFETIME: Final = SYNC_TOKEN_LIFETIME + timedelta(days=1)
+"""How long a deletion is remembered: a token's lifetime, plus a day for a write that committed
+well after the time it carries (a transaction lasts seconds) and for clocks that disagree."""
 
 DEFAULT_CHANGES_PAGE: Final = 100
 MAX_CHANGES_PAGE: Final = 1000
@@ -25,7 +28,11 @@ LAST_ID: Final = 2**63 - 1
 
 
 class SyncTokenExpired(ApplicationError):
-    """The position is older than the deletions still remembered: the client must start over."""
+    """The position is older than the deletions remembered, or than this feed: start over.
+
+    (Older than ``SYNC_TOKEN_LIFETIME``, or from before the feed was created again.)
+    client must start over.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +41,15 @@ class FeedPosition:
 
     ``seq`` and ``task_id`` are the last change it has (ties at ``seq`` 0, tasks stored before the
     feed existed, go by id). ``floor`` is the place below which deletions concern tasks the
-    client never held: past the end of its first sync, it is ``seq`` or more.
+    client never held: past the end of its first sync, it is ``seq`` or more. ``as_of`` is a time
+    no later than the read it came from: any deletion the client has not seen happened after it,
+    so is remembered while ``as_of`` is less than ``SYNC_TOKEN_LIFETIME`` old.
     """
 
     seq: int
     task_id: int
     floor: int
+    as_of: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ class ChangeBatch:
     """What the repository read, in one snapshot.
 
     ``latest`` is the owner's last place in the feed that the snapshot saw (0 when none);
-    ``horizon`` the last place whose deletion may have been purged.
+    ``horizon`` the place the feed started after (a position below it predates this feed).
     """
 
     changes: Sequence[Change]
@@ -88,6 +98,7 @@ class ChangePage:
     changes: Sequence[Change]
     has_more: bool
     floor: int
+    as_of: datetime
     end: FeedPosition
 
     def position_after(self, shown: int) -> FeedPosition:
@@ -95,4 +106,4 @@ class ChangePage:
         if not 0 < shown < len(self.changes):
             return self.end
         last = self.changes[shown - 1]
-        return FeedPosition(last.seq, change_id(last), max(self.floor, last.seq))
+        return FeedPosition(last.seq, change_id(last), max(self.floor, last.seq), self.as_of)

@@ -33,6 +33,7 @@ from application.sync import (
     DEFAULT_CHANGES_PAGE,
     LAST_ID,
     MAX_CHANGES_PAGE,
+    SYNC_TOKEN_LIFETIME,
     ChangePage,
     FeedPosition,
     SyncTokenExpired,
@@ -90,19 +91,24 @@ DEFAULT_TASKS_PER_USER: Final = 10_000
 class ListChanges:
     """What changed in the owner's tasks since a position in their feed, a page at a time."""
 
-    def __init__(self, repository: TaskRepository) -> None:
+    def __init__(self, repository: TaskRepository, clock: Clock) -> None:
         self._repository = repository
+        self._clock = clock
 
     async def execute(
         self, owner: UserId, *, since: FeedPosition | None, limit: int = DEFAULT_CHANGES_PAGE
     ) -> ChangePage:
         """Return up to ``limit`` (1-1000) changes after ``since`` (``None``: every task).
 
-        Raises ``SyncTokenExpired`` when deletions after ``since`` may have been purged, and
-        ``InvalidTask`` for a limit out of range.
+        Raises ``SyncTokenExpired`` for a position more than ``SYNC_TOKEN_LIFETIME`` old (a
+        deletion after it may have been forgotten) or from before this feed, and ``InvalidTask``
+        for a limit out of range.
         """
         if not 1 <= limit <= MAX_CHANGES_PAGE:
             raise InvalidTask("limit", f"must be between 1 and {MAX_CHANGES_PAGE}")
+        as_of = self._clock.now()  # before the read: the snapshot is no older than this
+        if since is not None and since.as_of < as_of - SYNC_TOKEN_LIFETIME:
+            raise SyncTokenExpired()
         batch = await self._repository.changes(owner, after=since, limit=limit)
         if since is not None and since.floor < batch.horizon:
             raise SyncTokenExpired()
@@ -110,12 +116,14 @@ class ListChanges:
         floor = max(batch.latest, batch.horizon) if since is None else since.floor
         if batch.has_more:
             last = batch.changes[-1]
-            end = FeedPosition(last.seq, change_id(last), max(floor, last.seq))
+            end = FeedPosition(last.seq, change_id(last), max(floor, last.seq), as_of)
         else:
             # Every change of the owner up to ``latest`` has been read; any later one lands after.
             seq = batch.latest if since is None else max(batch.latest, since.seq)
-            end = FeedPosition(seq, LAST_ID, max(floor, seq))
-        return ChangePage(changes=batch.changes, has_more=batch.has_more, floor=floor, end=end)
+            end = FeedPosition(seq, LAST_ID, max(floor, seq), as_of)
+        return ChangePage(
+            changes=batch.changes, has_more=batch.has_more, floor=floor, as_of=as_of, end=end
+        )
 
 
 class CreateTask:

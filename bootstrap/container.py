@@ -198,7 +198,7 @@ class Container(containers.DeclarativeContainer):
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)
     list_tasks = providers.Singleton(ListTasks, repository=repository)
     list_tags = providers.Singleton(ListTags, repository=repository)
-    list_changes = providers.Singleton(ListChanges, repository=repository)
+    list_changes = providers.Singleton(ListChanges, repository=repository, clock=clock)
     create_task = providers.Singleton(
         CreateTask,
         repository=repository,

@@ -88,7 +88,6 @@ async def clean_tasks(engine: AsyncEngine) -> None:
     """Start each test on an empty ``tasks`` table."""
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE tasks, task_tombstones RESTART IDENTITY"))
-        await connection.execute(text("UPDATE task_change_horizon SET purged_through = 0"))
 
 
 @pytest.fixture

@@ -189,6 +189,7 @@ def build_app(
                 "If-Match",
                 "If-None-Match",
                 "Idempotency-Key",
+                "Last-Event-ID",  # a browser resuming an event stream
                 "X-Request-ID",
             ],
             expose_headers=_EXPOSED_HEADERS,

@@ -30,7 +30,7 @@ _VERSION: Final = 3
 _NONCE_BYTES: Final = 12
 _PURPOSE: Final = b"taskapi page cursor"
 _SYNC_PURPOSE: Final = b"taskapi sync token"
-_SYNC_VERSION: Final = 1
+_SYNC_VERSION: Final = 2
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CURSOR_LENGTH: Final = 4096
 """Enough for a position at a 500-character title."""
@@ -160,16 +160,26 @@ class SyncTokenCodec:
     def encode(self, owner: str, position: FeedPosition) -> str:
         """The token of ``position`` in ``owner``'s feed."""
         return self._seal.seal(
-            [_SYNC_VERSION, _digest(owner), position.seq, position.task_id, position.floor]
+            [
+                _SYNC_VERSION,
+                _digest(owner),
+                position.seq,
+                position.task_id,
+                position.floor,
+                _micros(position.as_of),
+            ]
         )
 
     def decode(self, token: str, owner: str) -> FeedPosition:
         """The position in ``token``; raises ``InvalidCursor`` unless it is genuine and ours."""
-        version, token_owner, seq, task_id, floor = self._seal.open(token, 5)
+        version, token_owner, seq, task_id, floor, as_of = self._seal.open(token, 6)
         if (
             version != _SYNC_VERSION
             or token_owner != _digest(owner)
-            or not all(isinstance(n, int) for n in (seq, task_id, floor))
+            or not isinstance(seq, int)
+            or not isinstance(task_id, int)
+            or not isinstance(floor, int)
+            or not isinstance(as_of, int)
         ):
             raise InvalidCursor("is not valid")
-        return FeedPosition(seq, task_id, floor)  # type: ignore[arg-type]  # checked just above
+        return FeedPosition(seq, task_id, floor, _EPOCH + timedelta(microseconds=as_of))

@@ -452,7 +452,7 @@ _LATEST: Final = " ".join(
 # A page of the owner's change feed after (p_after_seq, p_after_id): tasks written since, in
 # their latest state, and deletions since (none at or below p_floor, whose tasks the client never
 # held; none at all when p_floor is NULL, the start of a first sync), in feed order. Every row
-# also brings the purge horizon and the owner's latest place in the feed, as of the statement's
+# also brings the place the feed started after and the owner's latest place, as of the statement's
 # one snapshot; no change: one row without a task, carrying only those.
 LIST_CHANGES: Final = SqlFunction(
     name="taskapi_list_changes",
@@ -461,8 +461,8 @@ LIST_CHANGES: Final = SqlFunction(
     " horizon BIGINT, latest BIGINT)",
     body="\n".join(
         (
-            "RETURN QUERY SELECT page.*, horizon.purged_through, latest.seq FROM",
-            f"(SELECT purged_through FROM {_horizon.name}) AS horizon",  # noqa: S608  # PL/pgSQL text from fixed parts
+            "RETURN QUERY SELECT page.*, horizon.starts_after, latest.seq FROM",
+            f"(SELECT starts_after FROM {_horizon.name}) AS horizon",  # noqa: S608  # PL/pgSQL text from fixed parts
             f"CROSS JOIN ({_LATEST} AS seq) AS latest",
             "LEFT JOIN (",
             f"(SELECT {_COLUMNS}, NULL::TIMESTAMP WITH TIME ZONE AS deleted_at"  # noqa: S608  # PL/pgSQL text from fixed parts

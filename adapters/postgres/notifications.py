@@ -27,8 +27,9 @@ CHANNEL: Final = "taskapi_changes"
 PING_SECONDS: Final = 5.0
 RETRY_SECONDS: Final = 1.0
 POLL_SECONDS: Final = 1.0
-# How many polls back the places asked about start: a commit this late after its place is seen.
-POLL_ECHOES: Final = 3
+# How many polls back the places asked about start: a commit this many seconds late after its
+# place (the API's statements time out after 2.5 s) is still seen.
+POLL_ECHOES: Final = 5
 
 log = logging.getLogger("taskapi.events")
 
@@ -46,7 +47,7 @@ class ChangeListener:
             await self._hub.wait_for_streams()
             try:
                 await self._listen()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:  # noqa: BLE001  # whatever broke, listen again
                 log.warning("change listener lost", extra={"error": type(error).__name__})
                 await asyncio.sleep(RETRY_SECONDS)
 

@@ -18,16 +18,13 @@ from typing import Final
 
 import asyncpg
 from sqlalchemy import (
-    BigInteger,
     DateTime,
     Integer,
     Table,
     bindparam,
     delete,
-    func,
     select,
     tuple_,
-    update,
 )
 
 from adapters.postgres.database import Database
@@ -45,7 +42,7 @@ from adapters.postgres.functions import (
 from adapters.postgres.mapper import to_domain
 from adapters.postgres.row_security import BEGIN_AS_JANITOR, IDEMPOTENCY_KEY_LIFETIME
 from adapters.postgres.sql import compile_sql
-from adapters.postgres.tables import ChangeHorizonRow, IdempotencyKeyRow, TaskTombstoneRow
+from adapters.postgres.tables import IdempotencyKeyRow, TaskTombstoneRow
 from application.errors import IdempotencyConflict, IdempotencyInProgress
 from application.listing import (
     EVERY_TASK,
@@ -79,10 +76,8 @@ _PURGE_KEYS: Final = compile_sql(
     )
 )
 _tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  # as above
-_horizon: Table = ChangeHorizonRow.__table__  # type: ignore[attr-defined]  # as above
 _PURGE_TOMBSTONES: Final = compile_sql(
-    delete(_tombstones)
-    .where(
+    delete(_tombstones).where(
         _tombstones.c.task_id.in_(
             select(_tombstones.c.task_id)
             .where(
@@ -90,14 +85,6 @@ _PURGE_TOMBSTONES: Final = compile_sql(
                 < bindparam("expired_before", type_=DateTime(timezone=True))
             )
             .limit(bindparam("batch", type_=Integer))
-        )
-    )
-    .returning(_tombstones.c.change_seq)
-)
-_RAISE_HORIZON: Final = compile_sql(
-    update(_horizon).values(
-        purged_through=func.greatest(
-            _horizon.c.purged_through, bindparam("purged", type_=BigInteger)
         )
     )
 )
@@ -198,7 +185,7 @@ class SqlTaskRepository:
             None if after is None else after.floor,
             limit + 1,  # one more than asked tells whether another page follows
         )
-        # No change is one row without a task, carrying only the horizon and the latest place.
+        # No change is one row without a task, carrying only the feed's start and latest place.
         changes: list[Change] = [
             Upsert(to_domain(row), row["change_seq"])
             if row["deleted_at"] is None
@@ -278,11 +265,7 @@ class SqlIdempotencyKeyJanitor:
 
 
 class SqlTombstoneJanitor:
-    """Deletes tombstones past their 30 days, and raises the horizon past what it deleted.
-
-    A sync token from before the horizon may have missed a deletion, so it is answered 410; the
-    deletion and the horizon move in one transaction, so no reader sees one without the other.
-    """
+    """Deletes tombstones past ``TOMBSTONE_LIFETIME`` (the tokens that could need them are 410)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -290,11 +273,8 @@ class SqlTombstoneJanitor:
     async def purge(self, now: datetime, batch: int = 10_000) -> int:
         """Delete up to ``batch`` expired tombstones; return how many went."""
         async with self._database.transaction(BEGIN_AS_JANITOR) as conn:
-            places = await conn.fetch(
+            status = await conn.execute(
                 _PURGE_TOMBSTONES.text,
                 *_PURGE_TOMBSTONES.args(expired_before=now - TOMBSTONE_LIFETIME, batch=batch),
             )
-            if places:
-                purged = max(row["change_seq"] for row in places)
-                await conn.execute(_RAISE_HORIZON.text, *_RAISE_HORIZON.args(purged=purged))
-        return len(places)
+        return int(status.rsplit(" ", 1)[-1])

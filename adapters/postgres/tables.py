@@ -153,15 +153,15 @@ class TaskTombstoneRow(SQLModel, table=True):
 
 
 class ChangeHorizonRow(SQLModel, table=True):
-    """One row: the last feed position whose deletion may have been purged.
+    """One row: the place this feed started after (set when migration 0008 created the feed).
 
-    A sync token older than it may have missed a deletion: it is answered 410.
+    A sync token below it comes from an earlier feed (before a downgrade): it is answered 410.
     """
 
     __tablename__ = "task_change_horizon"
 
     id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
-    purged_through: int = Field(sa_column=Column(BigInteger, nullable=False))
+    starts_after: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 metadata = SQLModel.metadata

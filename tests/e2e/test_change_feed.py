@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import FastAPI
 
+from adapters.http.cursor import SyncTokenCodec
 from adapters.http.schemas import ChangesOut
-from adapters.postgres.database import Database
-from adapters.postgres.repository import SqlTombstoneJanitor
 from tests.e2e.helpers import TIMESTAMP, assert_problem, assert_task, create, media_type
 from tests.tokens import bearer
 
@@ -94,24 +93,22 @@ async def test_pages_follow_next_until_has_more_is_false(client: httpx.AsyncClie
     assert seen == ids
 
 
-async def test_a_token_expires_once_deletions_after_it_were_purged(
-    client: httpx.AsyncClient, engine: AsyncEngine, database: Database
+async def test_a_token_older_than_30_days_is_410_and_starting_over_works(
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    task = await create(client, title="soon gone")
-    before = (await changes(client))["next"]
-    assert (await client.delete(f"/api/alice/tasks/{task['id']}", headers=bearer())).status_code
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE task_tombstones SET deleted_at = now() - interval '31 days'")
-        )
-    assert await SqlTombstoneJanitor(database).purge(datetime.now(UTC)) == 1
+    await create(client, title="kept")
+    tokens: SyncTokenCodec = app.state.container.sync_tokens()
+    position = tokens.decode((await changes(client))["next"], "alice")
+    month_old = replace(position, as_of=position.as_of - timedelta(days=30, seconds=5))
 
-    response = await client.get(CHANGES, params={"since": before}, headers=bearer())
+    response = await client.get(
+        CHANGES, params={"since": tokens.encode("alice", month_old)}, headers=bearer()
+    )
 
     body = assert_problem(response, 410, "sync_token_expired")
     assert "without since" in body["detail"]
     fresh = await changes(client)  # starting over works
-    assert fresh["changes"] == []
+    assert [c["task"]["title"] for c in fresh["changes"]] == ["kept"]
 
 
 @pytest.mark.parametrize(

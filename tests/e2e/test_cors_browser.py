@@ -71,7 +71,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 # The page calls the API given in its query string, then reports every result to its own origin.
-PAGE: Final = """<!doctype html>
+PAGE: Final = (
+    """<!doctype html>
 <html><head><meta charset="utf-8"><title>CORS check</title></head>
 <body><script>
 const params = new URLSearchParams(location.search);
@@ -107,7 +108,10 @@ async function run() {
 
 const report = (what) => fetch("/report", {method: "POST", body: JSON.stringify(what)});
 
-// Live updates with the README's own follow(): a change by another client must reach its store.
+// Live updates with the README's own sync() and follow(): a change by another client must reach
+// the store.
+__SYNC__
+
 __FOLLOW__
 
 async function live() {
@@ -118,6 +122,7 @@ async function live() {
     return response;
   };
   const store = {tasks: new Map(), since: null};
+  await sync(api, "alice", token, store);  // so follow() resumes with Last-Event-ID at once
   const controller = new AbortController();
   follow(api, "alice", async () => token, store, controller.signal);
   for (;;) {
@@ -133,8 +138,9 @@ async function live() {
 (params.get("mode") === "live" ? live() : run().then(report))
   .catch((error) => report([{step: "page", ok: false, error: "script: " + error}]));
 </script></body></html>
-""".replace("__EXPOSED__", json.dumps([*EXPOSED, NOT_EXPOSED])).replace(
-    "__FOLLOW__", readme_function("follow")
+""".replace("__EXPOSED__", json.dumps([*EXPOSED, NOT_EXPOSED]))
+    .replace("__FOLLOW__", readme_function("follow"))
+    .replace("__SYNC__", readme_function("sync"))
 )
 
 

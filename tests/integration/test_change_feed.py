@@ -13,10 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.database import Database
 from adapters.postgres.functions import CHANGED_OWNERS
 from adapters.postgres.repository import SqlTaskRepository, SqlTombstoneJanitor
-from application.sync import ChangePage, Deletion, FeedPosition, SyncTokenExpired, Upsert
+from application.sync import (
+    SYNC_TOKEN_LIFETIME,
+    ChangePage,
+    Deletion,
+    FeedPosition,
+    SyncTokenExpired,
+    Upsert,
+)
 from application.tasks import ListChanges
 from domain.errors import InvalidTask
 from domain.task import NewTask, Task, TaskChanges, UserId
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.usefixtures("clean_tasks")
 
@@ -31,8 +39,13 @@ def repository(database: Database) -> SqlTaskRepository:
 
 
 @pytest.fixture
-def feed(repository: SqlTaskRepository) -> ListChanges:
-    return ListChanges(repository)
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def feed(repository: SqlTaskRepository, clock: FakeClock) -> ListChanges:
+    return ListChanges(repository, clock)
 
 
 async def add(repository: SqlTaskRepository, title: str, owner: UserId = ALICE) -> Task:
@@ -179,19 +192,22 @@ async def test_the_feed_is_one_users(
     assert unset == []
 
 
-async def test_tombstones_older_than_30_days_are_purged_and_old_tokens_expire(
-    repository: SqlTaskRepository, feed: ListChanges, database: Database, engine: AsyncEngine
+async def test_tombstones_are_kept_31_days_and_tokens_expire_after_30(
+    repository: SqlTaskRepository,
+    feed: ListChanges,
+    clock: FakeClock,
+    database: Database,
+    engine: AsyncEngine,
 ) -> None:
     old = await add(repository, "old")
     recent = await add(repository, "recent")
-    before_any = (await feed.execute(ALICE, since=None)).end
+    start = (await feed.execute(ALICE, since=None)).end
     assert await repository.delete(ALICE, old.id)
-    between = (await feed.execute(ALICE, since=before_any)).end
     assert await repository.delete(ALICE, recent.id)
     async with engine.begin() as connection:
         await connection.execute(
             text(
-                "UPDATE task_tombstones SET deleted_at = now() - interval '31 days'"
+                "UPDATE task_tombstones SET deleted_at = now() - interval '32 days'"
                 " WHERE task_id = :id"
             ),
             {"id": old.id},
@@ -200,10 +216,11 @@ async def test_tombstones_older_than_30_days_are_purged_and_old_tokens_expire(
     purged = await SqlTombstoneJanitor(database).purge(datetime.now(UTC))
 
     assert purged == 1
-    with pytest.raises(SyncTokenExpired):  # it might have missed the purged deletion
-        await feed.execute(ALICE, since=before_any)
-    page = await feed.execute(ALICE, since=between)  # after it: still whole
+    page = await feed.execute(ALICE, since=start)  # a token younger than 30 days: still whole
     assert summary(page) == [("delete", recent.id, None)]
+    clock.advance(SYNC_TOKEN_LIFETIME.total_seconds() + 1)
+    with pytest.raises(SyncTokenExpired):  # it might have needed what was purged
+        await feed.execute(ALICE, since=start)
     fresh = await feed.execute(ALICE, since=None)  # starting over always works
     assert fresh.changes == []
     assert (await feed.execute(ALICE, since=fresh.end)).changes == []

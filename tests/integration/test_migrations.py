@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
+from adapters.clock import SystemClock
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions, create_unpooled_engine
 from adapters.postgres.functions import FUNCTIONS
@@ -251,7 +252,7 @@ async def test_a_sync_token_from_before_a_downgrade_expires_after_the_upgrade(
     database = Database(options)
     await database.start()
     try:
-        feed = ListChanges(SqlTaskRepository(database))
+        feed = ListChanges(SqlTaskRepository(database), SystemClock())
         owner = UserId("alice")
         at = datetime(2026, 11, 30, tzinfo=UTC)
         await SqlTaskRepository(database).add(NewTask.create(owner=owner, title="a"), at=at)
@@ -263,3 +264,35 @@ async def test_a_sync_token_from_before_a_downgrade_expires_after_the_upgrade(
         assert len((await feed.execute(owner, since=None)).changes) == 1  # starting over works
     finally:
         await database.close()
+
+
+async def test_the_change_feed_migration_runs_again_after_failing_at_its_index(
+    fresh_database: str,
+) -> None:
+    # Its index is built CONCURRENTLY after the rest has committed: a failure there leaves
+    # Alembic at 0007 with the rest in place, and an invalid index. Running it again must work.
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options)
+    engine = create_unpooled_engine(options)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+            await connection.execute(  # what a failed CONCURRENTLY build leaves
+                text(
+                    "UPDATE pg_index SET indisvalid = false"
+                    " WHERE indexrelid = 'tasks_user_change_idx'::regclass"
+                )
+            )
+        await asyncio.to_thread(upgrade, options)
+        async with engine.connect() as connection:
+            valid = await connection.scalar(
+                text(
+                    "SELECT indisvalid FROM pg_index"
+                    " WHERE indexrelid = 'tasks_user_change_idx'::regclass"
+                )
+            )
+            version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
+    assert valid is True
+    assert version == "0008"

@@ -270,7 +270,7 @@ async def test_the_change_feed_without_owner_filters_shows_only_the_callers_chan
     assert await repository.delete(BOB, bobs.id)
     await repository.add(NewTask.create(owner=BOB, title="bob's again"), at=T0)
     mine = (await repository.add(NewTask.create(owner=ALICE, title="mine"), at=T0)).task
-    after = await repository.changes(ALICE, after=FeedPosition(-1, 0, 0), limit=100)
+    after = await repository.changes(ALICE, after=FeedPosition(-1, 0, 0, T0), limit=100)
     assert [c.task.id for c in after.changes if isinstance(c, Upsert)] == [mine.id]
     assert not any(isinstance(c, Deletion) for c in after.changes)  # nor bob's tombstone
 
@@ -468,32 +468,33 @@ async def test_the_janitor_can_delete_only_expired_keys_even_when_asked_for_more
     assert [tuple(row) for row in left] == [("alice", "live")]
 
 
-async def test_the_janitor_purges_only_expired_tombstones_and_only_it_moves_the_horizon(
+async def test_the_janitor_purges_only_expired_tombstones_and_nothing_moves_the_horizon(
     engine: AsyncEngine, database: Database, clean_tasks: None
 ) -> None:
     async with engine.begin() as connection:
         await connection.execute(
             text(
                 "INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq) VALUES"
-                " (1, 'alice', now() - interval '31 days', 10),"
-                " (2, 'bob', now() - interval '31 days', 11),"
-                " (3, 'alice', now() - interval '29 days', 12),"
+                " (1, 'alice', now() - interval '32 days', 10),"
+                " (2, 'bob', now() - interval '32 days', 11),"
+                " (3, 'alice', now() - interval '30 days', 12),"
                 " (4, 'bob', now() - interval '1 day', 13)"
             )
         )
+        horizon = await connection.scalar(text("SELECT starts_after FROM task_change_horizon"))
     # A janitor whose clock is a week fast thinks every tombstone expired; the policy still holds.
     purged = await SqlTombstoneJanitor(database).purge(datetime.now(UTC) + timedelta(days=7))
     assert purged == 2
     async with engine.connect() as connection:
         left = (await connection.execute(text("SELECT task_id FROM task_tombstones"))).all()
-        horizon = await connection.scalar(text("SELECT purged_through FROM task_change_horizon"))
     assert sorted(tuple(row) for row in left) == [(3,), (4,)]
-    assert horizon == 11
-    async with as_owner(database, ALICE) as conn:  # a request cannot move it
-        assert await conn.fetchval("SELECT purged_through FROM task_change_horizon") == 11
-        assert await conn.execute("UPDATE task_change_horizon SET purged_through = 0") == "UPDATE 0"
+    async with as_owner(database, ALICE) as conn:
+        assert await conn.fetchval("SELECT starts_after FROM task_change_horizon") == horizon
         # Erasing a user deletes their tombstones; never another user's.
         assert await conn.execute("DELETE FROM task_tombstones") == "DELETE 1"
+    with pytest.raises(StorageUnavailable, match="permission denied"):
+        async with as_owner(database, ALICE) as conn:
+            await conn.execute("UPDATE task_change_horizon SET starts_after = 0")
     async with engine.connect() as connection:
         left = (await connection.execute(text("SELECT task_id FROM task_tombstones"))).all()
     assert [tuple(row) for row in left] == [(4,)]

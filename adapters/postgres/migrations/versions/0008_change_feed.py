@@ -10,8 +10,8 @@ from ``task_change_seq``, and another keeps a tombstone of every deleted one, ea
 the owner's transaction lock: a user's changes commit in the order of their places, so a reader
 that has passed a place has seen every change of that user before it. Both also NOTIFY
 ``taskapi_changes`` with the owner, delivered on commit, for the event streams. Tombstones are under
-row-level security like tasks; the janitor purges them after 30 days and records the purged
-place in ``task_change_horizon`` (a sync token from before it is 410).
+row-level security like tasks; the janitor purges them after 31 days (a sync token more than 30
+days old is 410). ``task_change_horizon`` records the place the feed starts after.
 
 Functions keep their signatures (the writing ones now take the owner's lock first), so processes
 of the previous version keep working through this migration; ``taskapi_list_changes`` and
@@ -34,10 +34,9 @@ depends_on: str | Sequence[str] | None = None
 
 API_ROLE = "taskapi_app"
 OWNER_MATCHES = "user_id = current_setting('taskapi.user_id', true)"
-JANITOR = "current_setting('taskapi.janitor', true) = 'purge'"
 EXPIRED_TOMBSTONE_FOR_JANITOR = (
     "current_setting('taskapi.janitor', true) = 'purge'"
-    " AND deleted_at < now() - interval '2592000 seconds'"
+    " AND deleted_at < now() - interval '2678400 seconds'"
 )
 
 # Their return types list the tasks' columns, which change_seq joins: dropped and created again.
@@ -249,8 +248,8 @@ AS $function$
 #variable_conflict use_column
 BEGIN
 PERFORM set_config('taskapi.user_id', p_owner, true);
-RETURN QUERY SELECT page.*, horizon.purged_through, latest.seq FROM
-(SELECT purged_through FROM task_change_horizon) AS horizon
+RETURN QUERY SELECT page.*, horizon.starts_after, latest.seq FROM
+(SELECT starts_after FROM task_change_horizon) AS horizon
 CROSS JOIN (SELECT coalesce(greatest( (SELECT max(change_seq) FROM tasks WHERE user_id = p_owner), (SELECT max(change_seq) FROM task_tombstones WHERE user_id = p_owner)), 0) AS seq) AS latest
 LEFT JOIN (
 (SELECT id, user_id, title, description, completed, completed_at, created_at, updated_at, version, due_at, priority, tags, title_key, change_seq, NULL::TIMESTAMP WITH TIME ZONE AS deleted_at FROM tasks WHERE user_id = p_owner AND (change_seq, id) > (p_after_seq, p_after_id) ORDER BY change_seq, id LIMIT p_limit)
@@ -283,73 +282,89 @@ $function$""",
 
 
 def upgrade() -> None:
+    # Every step may run again: the index is built CONCURRENTLY, after the rest has committed, so
+    # a failure there leaves Alembic at 0007 with the rest in place.
     # Places start at the clock in microseconds, and the horizon just below: after a downgrade
     # and this upgrade again, a token from before can only be a 410, never a silent gap.
     op.execute(
-        "DO $$ BEGIN EXECUTE format('CREATE SEQUENCE task_change_seq AS BIGINT START WITH %s',"
-        " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint); END $$"
+        "DO $$ BEGIN IF to_regclass('task_change_seq') IS NULL THEN"
+        " EXECUTE format('CREATE SEQUENCE task_change_seq AS BIGINT START WITH %s',"
+        " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint); END IF; END $$"
     )
     # USAGE to take places, SELECT for the event streams' poll of the last one taken.
     op.execute(f"GRANT USAGE, SELECT ON SEQUENCE task_change_seq TO {API_ROLE}")
-    op.execute("ALTER TABLE tasks ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0")
+    op.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS change_seq BIGINT NOT NULL DEFAULT 0")
     op.execute(
-        "CREATE TABLE task_tombstones (task_id BIGINT PRIMARY KEY, user_id TEXT NOT NULL,"
-        " deleted_at TIMESTAMP WITH TIME ZONE NOT NULL, change_seq BIGINT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS task_tombstones (task_id BIGINT PRIMARY KEY,"
+        " user_id TEXT NOT NULL, deleted_at TIMESTAMP WITH TIME ZONE NOT NULL,"
+        " change_seq BIGINT NOT NULL)"
     )
     op.execute(
-        "CREATE INDEX task_tombstones_user_change_idx ON task_tombstones (user_id, change_seq)"
+        "CREATE INDEX IF NOT EXISTS task_tombstones_user_change_idx"
+        " ON task_tombstones (user_id, change_seq)"
     )
-    op.execute("CREATE INDEX task_tombstones_deleted_idx ON task_tombstones (deleted_at)")
+    op.execute(
+        "CREATE INDEX IF NOT EXISTS task_tombstones_deleted_idx ON task_tombstones (deleted_at)"
+    )
     op.execute(f"GRANT SELECT, INSERT, DELETE ON task_tombstones TO {API_ROLE}")
-    op.execute("ALTER TABLE task_tombstones ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE task_tombstones FORCE ROW LEVEL SECURITY")
-    op.execute(
-        "CREATE POLICY task_tombstones_owner ON task_tombstones"
-        f" USING ({OWNER_MATCHES}) WITH CHECK ({OWNER_MATCHES})"
-    )
-    for command in ("SELECT", "DELETE"):
-        op.execute(
-            f"CREATE POLICY task_tombstones_janitor_{command.lower()} ON task_tombstones"
-            f" FOR {command} USING ({EXPIRED_TOMBSTONE_FOR_JANITOR})"
-        )
-    op.execute(
-        "CREATE TABLE task_change_horizon (id SMALLINT PRIMARY KEY, purged_through BIGINT NOT NULL)"
+    _force_row_security(
+        "task_tombstones",
+        ("task_tombstones_owner", f"USING ({OWNER_MATCHES}) WITH CHECK ({OWNER_MATCHES})"),
+        *(
+            (
+                f"task_tombstones_janitor_{command.lower()}",
+                f"FOR {command} USING ({EXPIRED_TOMBSTONE_FOR_JANITOR})",
+            )
+            for command in ("SELECT", "DELETE")
+        ),
     )
     op.execute(
-        "INSERT INTO task_change_horizon (id, purged_through) SELECT 1, start_value - 1"
+        "CREATE TABLE IF NOT EXISTS task_change_horizon"
+        " (id SMALLINT PRIMARY KEY, starts_after BIGINT NOT NULL)"
+    )
+    op.execute(
+        "INSERT INTO task_change_horizon (id, starts_after) SELECT 1, start_value - 1"
         " FROM pg_sequences WHERE schemaname = current_schema()"
-        " AND sequencename = 'task_change_seq'"
+        " AND sequencename = 'task_change_seq' ON CONFLICT (id) DO NOTHING"
     )
-    op.execute(f"GRANT SELECT, UPDATE ON task_change_horizon TO {API_ROLE}")
-    # Anyone may read where the horizon stands; only the janitor's transaction moves it.
-    op.execute("ALTER TABLE task_change_horizon ENABLE ROW LEVEL SECURITY")
-    op.execute("ALTER TABLE task_change_horizon FORCE ROW LEVEL SECURITY")
-    op.execute(
-        "CREATE POLICY task_change_horizon_read ON task_change_horizon FOR SELECT USING (true)"
-    )
-    op.execute(
-        "CREATE POLICY task_change_horizon_janitor ON task_change_horizon FOR UPDATE"
-        f" USING ({JANITOR}) WITH CHECK ({JANITOR})"
+    # Read by every request, changed by none; no user's data, but forced like every table.
+    op.execute(f"GRANT SELECT ON task_change_horizon TO {API_ROLE}")
+    _force_row_security(
+        "task_change_horizon", ("task_change_horizon_read", "FOR SELECT USING (true)")
     )
     for signature in RETURN_TYPE_CHANGED:
-        op.execute(f"DROP FUNCTION {signature}")
+        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     for ddl in FUNCTIONS:
         op.execute(ddl)
     op.execute(TASK_CHANGED)
     op.execute(TASK_DELETED)
     op.execute(
-        "CREATE TRIGGER tasks_change_seq BEFORE INSERT OR UPDATE ON tasks"
+        "CREATE OR REPLACE TRIGGER tasks_change_seq BEFORE INSERT OR UPDATE ON tasks"
         " FOR EACH ROW EXECUTE FUNCTION taskapi_task_changed()"
     )
     op.execute(
-        "CREATE TRIGGER tasks_tombstone AFTER DELETE ON tasks"
+        "CREATE OR REPLACE TRIGGER tasks_tombstone AFTER DELETE ON tasks"
         " FOR EACH ROW EXECUTE FUNCTION taskapi_task_deleted()"
+    )
+    # An earlier attempt's build that failed leaves an invalid index, which IF NOT EXISTS keeps.
+    op.execute(
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = 'tasks_user_change_idx' AND NOT i.indisvalid)"
+        " THEN DROP INDEX tasks_user_change_idx; END IF; END $$"
     )
     with op.get_context().autocommit_block():
         op.execute(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS tasks_user_change_idx"
             " ON tasks (user_id, change_seq, id)"
         )
+
+
+def _force_row_security(table: str, *policies: tuple[str, str]) -> None:
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    for name, rule in policies:
+        op.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
+        op.execute(f"CREATE POLICY {name} ON {table} {rule}")
 
 
 def downgrade() -> None:
