@@ -77,6 +77,11 @@ def change_id(change: Change) -> int:
     return change.task.id if isinstance(change, Upsert) else change.task_id
 
 
+def position_after(change: Change, floor: int, as_of: datetime) -> FeedPosition:
+    """Where a client stands once it has ``change`` (read at ``as_of``, above ``floor``)."""
+    return FeedPosition(change.seq, change_id(change), max(floor, change.seq), as_of)
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeBatch:
     """What the repository read, in one snapshot.
@@ -105,5 +110,4 @@ class ChangePage:
         """Where a client stands once it has the first ``shown`` changes (all: ``end``)."""
         if not 0 < shown < len(self.changes):
             return self.end
-        last = self.changes[shown - 1]
-        return FeedPosition(last.seq, change_id(last), max(self.floor, last.seq), self.as_of)
+        return position_after(self.changes[shown - 1], self.floor, self.as_of)

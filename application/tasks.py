@@ -37,7 +37,7 @@ from application.sync import (
     ChangePage,
     FeedPosition,
     SyncTokenExpired,
-    change_id,
+    position_after,
 )
 from domain.errors import InvalidTask, StaleVersion, TaskNotFound
 from domain.task import NewTask, Priority, Task, TaskChanges, UserId
@@ -115,8 +115,7 @@ class ListChanges:
         # A first sync needs no deletion up to what its snapshot saw: those tasks were gone.
         floor = max(batch.latest, batch.horizon) if since is None else since.floor
         if batch.has_more:
-            last = batch.changes[-1]
-            end = FeedPosition(last.seq, change_id(last), max(floor, last.seq), as_of)
+            end = position_after(batch.changes[-1], floor, as_of)
         else:
             # Every change of the owner up to ``latest`` has been read; any later one lands after.
             seq = batch.latest if since is None else max(batch.latest, since.seq)

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -25,7 +24,7 @@ from pydantic.json_schema import SkipJsonSchema
 from adapters.http.cursor import MAX_CURSOR_LENGTH, InvalidCursor, SyncTokenCodec
 from adapters.http.dependencies import CurrentPrincipal, Owner, provided
 from adapters.http.openapi import problems
-from adapters.http.schemas import change_document
+from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
 from application.events import ChangeHub
 from application.sync import ChangePage, FeedPosition, SyncTokenExpired
@@ -123,7 +122,7 @@ async def stream_events(
             yield ServerSentEvent(
                 id=tokens.encode(stream.owner, page.position_after(shown)),
                 event="change",
-                raw_data=orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z).decode(),
+                raw_data=change_json(change).decode(),
             )
         position = page.end
         while not page.has_more:  # wait for a change, sending a comment every HEARTBEAT s

@@ -389,6 +389,11 @@ def change_document(change: Change) -> dict[str, Any]:
     return {"op": "delete", "id": change.task_id, "deleted_at": _stamp(change.deleted_at)}
 
 
+def change_json(change: Change) -> bytes:
+    """One change as the feed and the event stream write it."""
+    return orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z)
+
+
 def changes_json(
     changes: Sequence[Change], max_bytes: int = MAX_PAGE_BYTES
 ) -> tuple[list[bytes], int]:
@@ -396,7 +401,7 @@ def changes_json(
     parts: list[bytes] = []
     size = 64  # the envelope
     for change in changes:
-        part = orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z)
+        part = change_json(change)
         size += len(part) + 1
         if size > max_bytes and parts:
             break
