@@ -1,19 +1,24 @@
-# syntax=docker/dockerfile:1
+# The base image is a build argument so that a machine without a registry can build on a local
+# stand-in (containers/local.env, made by `make images`).
+ARG BASE=python:3.11-slim
+
 # Build: resolve exactly what uv.lock pins into a virtual environment.
-FROM python:3.11-slim AS build
-RUN pip install --no-cache-dir "uv==0.13.9"
+FROM ${BASE} AS build
+# uv in a venv of its own: Debian's Python refuses `pip install` into the system (PEP 668).
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
 WORKDIR /app
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv \
+    UV_PYTHON_DOWNLOADS=never UV_PYTHON=python3
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY domain ./domain
 COPY application ./application
 COPY adapters ./adapters
 COPY bootstrap ./bootstrap
-RUN uv sync --frozen --no-dev --no-editable
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 # Run: only the environment, as an unprivileged user.
-FROM python:3.11-slim
+FROM ${BASE}
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin taskapi
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1

@@ -6,7 +6,8 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer compose node test-pgbouncer
+.PHONY: install run test lint format test-only browser openapi bench clean fuzz pgbouncer compose node test-pgbouncer \
+	docker images test-containers
 
 install: $(VENV)/.installed
 
@@ -38,7 +39,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint test-only test-pgbouncer
+test: lint test-only test-pgbouncer test-containers
 
 test-only: install browser pgbouncer compose node
 	@echo "== tests: unit, integration, e2e (a heading where each starts) =="
@@ -52,6 +53,27 @@ test-pgbouncer: install pgbouncer
 		[ "$${TASKAPI_REQUIRE_ALL:-0}" != 1 ]; \
 	else echo "== e2e through PgBouncer =="; \
 		TEST_THROUGH_PGBOUNCER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider; fi
+
+# The container stage (containers/stage.sh): the production image, the compose stack, and the
+# integration and e2e suites on a throwaway PostgreSQL container. Starts dockerd when root and it
+# is installed but not running; without an engine it says so and is left out.
+test-containers: install browser pgbouncer compose node docker
+	containers/stage.sh
+
+# Local stand-ins for the official images (containers/local.env), built from Debian's mirror for
+# machines that reach no image registry; cached, rebuilt only when their recipe changes.
+images: docker
+	containers/build-images.sh
+
+# Debian's Docker engine and debootstrap for the container stage, installed when missing and we
+# are root with apt-get; otherwise that stage says why it is left out.
+docker:
+	@if { ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; } \
+		&& ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make docker: installing Debian's docker.io and debootstrap"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap) \
+			|| echo "make docker: could not install docker.io; the container stage is left out" >&2; \
+	fi
 
 # Debian's Chromium for tests/e2e/test_cors_browser.py, installed when missing and we are root with
 # apt-get; otherwise (or offline) that test skips itself. No browser is downloaded from elsewhere.

@@ -34,7 +34,7 @@ def postgres_server_url() -> Iterator[str]:
         tempfile.TemporaryDirectory(prefix="taskapi-tests-") as directory,
         postgres_server(Path(directory)) as (url, source),
     ):
-        print(f"\ntests: PostgreSQL from {source}")  # noqa: T201  # shown with -s, says which path ran
+        _session["postgres"] = source
         yield url
 
 
@@ -159,3 +159,9 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 
 
 _session: dict[str, Any] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which PostgreSQL the run used, and why not a container where one was not used."""
+    if "postgres" in _session:
+        terminalreporter.write_line(f"PostgreSQL: {_session['postgres']}")

