@@ -11,10 +11,8 @@ ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_PYTHON_DOWNLOADS=never UV_PYTHON=python3
 COPY pyproject.toml uv.lock README.md ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
-COPY domain ./domain
-COPY application ./application
-COPY adapters ./adapters
-COPY bootstrap ./bootstrap
+# The packages (.dockerignore lets in nothing else).
+COPY . .
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 # Run: only the environment, as an unprivileged user.

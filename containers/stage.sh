@@ -102,8 +102,12 @@ choose_images() {
 
 build_service_image() {
     export TASKAPI_IMAGE=taskapi:test
-    docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE" --tag "$TASKAPI_IMAGE" . >/dev/null
-    docker image prune --force >/dev/null  # the previous build's layers, now untagged
+    local build=(docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE")
+    # The build stage gets a tag of its own: untagged, its layers (the locked dependencies) would
+    # be pruned below with the previous builds', and the next build would install them again.
+    "${build[@]}" --target build --tag "$TASKAPI_IMAGE-build" . >/dev/null
+    "${build[@]}" --tag "$TASKAPI_IMAGE" . >/dev/null
+    docker image prune --force >/dev/null  # what earlier builds left untagged
 }
 
 command -v docker >/dev/null || leave_out "no docker CLI (as root, \`make docker\` installs Debian's)"

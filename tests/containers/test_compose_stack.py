@@ -116,7 +116,10 @@ def test_the_stack_serves_tasks_through_pgbouncer_and_keeps_them_across_an_api_r
         assert completed.json()["completed"] is True
         assert http.delete(f"/api/alice/tasks/{ids[1]}").status_code == httpx.codes.NO_CONTENT
 
-    # The API's sessions are the least-privilege login, and they come from PgBouncer's address.
+    # The API's sessions are the least-privilege login, and they come from PgBouncer's address,
+    # which pools by transaction.
+    config = stack.compose("exec", "-T", "pgbouncer", "cat", "/etc/pgbouncer/pgbouncer.ini")
+    assert "pool_mode = transaction" in config.stdout.splitlines()
     pgbouncer_ip = docker(
         "inspect",
         "--format",
