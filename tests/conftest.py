@@ -124,7 +124,7 @@ def pytest_runtest_makereport(
     return report
 
 
-_STAGES: Final = ("unit", "integration", "e2e")
+_STAGES: Final = ("unit", "integration", "e2e", "containers")
 _TESTS: Final = Path(__file__).parent
 
 
