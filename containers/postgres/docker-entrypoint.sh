@@ -19,9 +19,14 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     fi
     mkdir -p "$PGDATA"
     chmod 700 "$PGDATA"
-    # shellcheck disable=SC2086  # POSTGRES_INITDB_ARGS is a list of words, as in the official image
-    initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "${POSTGRES_PASSWORD:-}") \
-        --auth-local=trust --auth-host="$POSTGRES_HOST_AUTH_METHOD" ${POSTGRES_INITDB_ARGS:-}
+    # shellcheck disable=SC2206  # POSTGRES_INITDB_ARGS is a list of words, as in the official image
+    initdb=(initdb --username="$POSTGRES_USER" --auth-local=trust
+        --auth-host="$POSTGRES_HOST_AUTH_METHOD" ${POSTGRES_INITDB_ARGS:-})
+    if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+        "${initdb[@]}" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD")
+    else
+        "${initdb[@]}"  # trust without a password: initdb refuses an empty password file
+    fi
     printf '\nhost all all all %s\n' "$POSTGRES_HOST_AUTH_METHOD" >> "$PGDATA/pg_hba.conf"
     printf "\nlisten_addresses = '*'\n" >> "$PGDATA/postgresql.conf"
 
@@ -30,12 +35,13 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     if [ "$POSTGRES_DB" != postgres ]; then
         "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
     fi
+    shopt -s nullglob
     for file in /docker-entrypoint-initdb.d/*; do
         case "$file" in
             *.sh) echo "running $file"; . "$file" ;;
             *.sql) echo "running $file"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$file" ;;
             *.sql.gz) echo "running $file"; gunzip -c "$file" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
-            *) [ -e "$file" ] && echo "ignoring $file" ;;
+            *) echo "ignoring $file" ;;
         esac
     done
     pg_ctl -D "$PGDATA" -m fast -w stop
