@@ -68,11 +68,13 @@ images: docker
 # Debian's Docker engine and debootstrap for the container stage, installed when missing and we
 # are root with apt-get; otherwise that stage says why it is left out.
 docker:
-	@if { ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; } \
-		&& ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "make docker: installing Debian's docker.io and debootstrap"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap) \
-			|| echo "make docker: could not install docker.io; the container stage is left out" >&2; \
+	@missing=""; \
+	if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then missing="docker.io"; fi; \
+	if ! PATH="$$PATH:/usr/sbin:/sbin" command -v debootstrap >/dev/null; then missing="$$missing debootstrap"; fi; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make docker: installing Debian's$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+			|| echo "make docker: could not install$$missing; the container stage may be left out" >&2; \
 	fi
 
 # Debian's Chromium for tests/e2e/test_cors_browser.py, installed when missing and we are root with

@@ -8,7 +8,11 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-PROJECT_PREFIX=taskapi-test-
+# Everything this run starts carries this id (compose project names, a testcontainers label), so
+# that the cleanup removes this run's containers and nobody else's.
+TASKAPI_TEST_RUN="$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+export TASKAPI_TEST_RUN
+logs="$(mktemp -d /tmp/taskapi-containers.XXXXXX)"
 started_engine=""
 timings=()
 
@@ -28,26 +32,28 @@ leave_out() {
     exit 0
 }
 
+ours() {  # IDs of this run's compose resources: container, network or volume
+    local list=(docker "$1" ls) id='{{.ID}}'
+    [ "$1" = container ] && list+=(--all)
+    [ "$1" = volume ] && id='{{.Name}}'  # volumes have no ID
+    "${list[@]}" --format "$id"' {{.Label "com.docker.compose.project"}}' 2>/dev/null \
+        | awk -v prefix="taskapi-test-$TASKAPI_TEST_RUN" 'index($2, prefix) == 1 { print $1 }'
+}
+
 cleanup() {
     local status=$?
-    # Whatever failed, nothing of ours stays: the stack, testcontainers' containers, and the
-    # engine itself when this stage started it.
+    set +e  # remove all that can be removed, whatever fails on the way
     if docker info >/dev/null 2>&1; then
-        docker ps -aq --filter label=org.testcontainers=true | xargs -r docker rm -f -v >/dev/null
-        for project in $(docker ps -a --format '{{.Label "com.docker.compose.project"}}' \
-            | grep "^$PROJECT_PREFIX" | sort -u); do
-            docker ps -aq --filter "label=com.docker.compose.project=$project" \
-                | xargs -r docker rm -f -v >/dev/null
-            docker network ls -q --filter "label=com.docker.compose.project=$project" \
-                | xargs -r docker network rm >/dev/null
-            docker volume ls -q --filter "label=com.docker.compose.project=$project" \
-                | xargs -r docker volume rm >/dev/null
-        done
+        { docker ps -aq --filter "label=taskapi.test-run=$TASKAPI_TEST_RUN"; ours container; } \
+            | xargs -r docker rm --force --volumes >/dev/null
+        ours network | xargs -r docker network rm >/dev/null
+        ours volume | xargs -r docker volume rm >/dev/null
     fi
     if [ -n "$started_engine" ]; then
-        kill "$started_engine" 2>/dev/null || true
+        kill "$started_engine" 2>/dev/null
         for _ in $(seq 1 40); do kill -0 "$started_engine" 2>/dev/null || break; sleep 0.5; done
     fi
+    rm -rf "$logs"
     if [ ${#timings[@]} -gt 0 ]; then
         echo "== containers: timings =="
         printf '%s\n' "${timings[@]}"
@@ -57,10 +63,11 @@ cleanup() {
 trap cleanup EXIT
 
 start_engine() {
-    local log=/tmp/taskapi-dockerd.log
+    local log=/var/log/taskapi-dockerd.log
     echo "== containers: starting dockerd ${DOCKERD_ARGS:---storage-driver=vfs} (log: $log) =="
+    # Its own session: a Ctrl-C meant for the tests must not stop the engine before the cleanup.
     # shellcheck disable=SC2086  # a list of flags
-    dockerd ${DOCKERD_ARGS:---storage-driver=vfs} >"$log" 2>&1 &
+    setsid dockerd ${DOCKERD_ARGS:---storage-driver=vfs} >"$log" 2>&1 &
     started_engine=$!
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && return
@@ -78,9 +85,9 @@ choose_images() {
     if [ "$mode" != local ]; then
         for image in "${official[@]}"; do
             if ! docker image inspect "$image" >/dev/null 2>&1 \
-                && ! docker pull --quiet "$image" >/dev/null 2>/tmp/taskapi-pull.log; then
-                [ "$mode" = official ] && { cat /tmp/taskapi-pull.log >&2; exit 1; }
-                echo "== containers: cannot pull $image ($(tail -1 /tmp/taskapi-pull.log)): local images =="
+                && ! docker pull --quiet "$image" >/dev/null 2>"$logs/pull"; then
+                [ "$mode" = official ] && { cat "$logs/pull" >&2; exit 1; }
+                echo "== containers: cannot pull $image ($(tail -1 "$logs/pull")): local images =="
                 mode=local
                 break
             fi
@@ -92,8 +99,6 @@ choose_images() {
         # shellcheck source=containers/local.env
         . containers/local.env
         set +a
-        # Ryuk, testcontainers' reaper, is an image from a registry too; cleanup() does its work.
-        export TESTCONTAINERS_RYUK_DISABLED=true
     else
         export TASKAPI_PYTHON_IMAGE=python:3.11-slim TASKAPI_POSTGRES_IMAGE=postgres:18-alpine
         export TASKAPI_PGBOUNCER_IMAGE=edoburu/pgbouncer:v1.24.1-p1
@@ -102,22 +107,35 @@ choose_images() {
 
 build_service_image() {
     export TASKAPI_IMAGE=taskapi:test
-    local build=(docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE")
-    # The build stage gets a tag of its own: untagged, its layers (the locked dependencies) would
-    # be pruned below with the previous builds', and the next build would install them again.
-    "${build[@]}" --target build --tag "$TASKAPI_IMAGE-build" . >/dev/null
-    "${build[@]}" --tag "$TASKAPI_IMAGE" . >/dev/null
-    docker image prune --force >/dev/null  # what earlier builds left untagged
+    local build=(docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE") tag old
+    # The build stage gets a tag of its own, or the next build would find its layers (the locked
+    # dependencies) gone with the previous image and install them again.
+    for tag in "$TASKAPI_IMAGE-build" "$TASKAPI_IMAGE"; do
+        old="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
+        if [ "$tag" = "$TASKAPI_IMAGE-build" ]; then
+            "${build[@]}" --target build --tag "$tag" . >/dev/null
+        else
+            "${build[@]}" --tag "$tag" . >/dev/null
+        fi
+        # The image this build replaced, with the layers only it used.
+        if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+            docker rmi "$old" >/dev/null 2>&1 || true
+        fi
+    done
 }
 
 command -v docker >/dev/null || leave_out "no docker CLI (as root, \`make docker\` installs Debian's)"
-if ! docker info >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
+if ! docker info >/dev/null 2>"$logs/info"; then
+    if grep -q -i "permission denied" "$logs/info"; then
+        leave_out "the Docker engine refuses this user: $(grep -i -m1 'permission denied' "$logs/info")"
+    elif [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null; then
         start_engine
     else
-        leave_out "no Docker engine answers, and only root can start one here"
+        leave_out "no Docker engine answers, and only root can start one here ($(tail -1 "$logs/info"))"
     fi
 fi
+# Ryuk, testcontainers' reaper, is one more image to pull; cleanup() does its work.
+export TESTCONTAINERS_RYUK_DISABLED=true
 
 echo "== containers: images =="
 step "images (official pulled, or local built when missing or changed)" choose_images

@@ -44,6 +44,9 @@ def _docker_postgres() -> Iterator[tuple[str | None, str]]:
         # Without an engine this fails in the constructor, in well under a second; without a
         # registry that has the image, in start().
         container = PostgresContainer(image)
+        run = os.environ.get("TASKAPI_TEST_RUN")
+        if run:  # containers/stage.sh removes what carries its run's label, also after a crash
+            container.with_kwargs(labels={"taskapi.test-run": run})
         container.start()
     except Exception as error:  # docker.errors.DockerException and its causes
         if container is not None:

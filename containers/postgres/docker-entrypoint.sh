@@ -8,6 +8,15 @@ if [ "${1:0:1}" = '-' ]; then
     set -- postgres "$@"
 fi
 
+# Started as root, as the official image is: make PGDATA the server's (a bind mount or a volume
+# another image made), then go on as postgres.
+if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA"
+    find "$PGDATA" \! -user postgres -exec chown postgres:postgres '{}' +
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
+fi
+
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_USER:=postgres}"
     : "${POSTGRES_DB:=$POSTGRES_USER}"

@@ -75,14 +75,14 @@ def stack(images: dict[str, str]) -> Iterator[Stack]:
     if compose_command() is None:
         pytest.skip("no compose CLI on this machine (make compose installs Debian's)")
     env = {
-        "PATH": os.environ["PATH"],
+        **os.environ,  # DOCKER_HOST, DOCKER_CONTEXT, HOME: the engine and plugins docker() uses
         "JWT_SECRET": SECRET,
         "TASKAPI_PORT": str(free_port()),
         **images,
     }
-    started = Stack(
-        f"taskapi-test-{uuid.uuid4().hex[:8]}", f"http://127.0.0.1:{env['TASKAPI_PORT']}", env
-    )
+    # containers/stage.sh cleans up after a crash by this prefix: its run's id, then our own.
+    project = f"taskapi-test-{os.environ.get('TASKAPI_TEST_RUN', 'manual')}-{uuid.uuid4().hex[:8]}"
+    started = Stack(project, f"http://127.0.0.1:{env['TASKAPI_PORT']}", env)
     try:
         started.compose("up", "--detach", "--no-build")
         started.wait_healthy("api")
