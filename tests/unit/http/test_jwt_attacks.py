@@ -311,7 +311,6 @@ GOOD_CLAIMS: Final = {"aud": "taskapi", "iss": "https://auth.example"}
 )
 async def test_wrong_audience_or_issuer_is_401_with_one_security_record(
     app_factory: Callable[..., FastAPI],
-    clean_tasks: None,
     rows: StoredTasks,
     caplog: pytest.LogCaptureFixture,
     claims: dict[str, Any],
