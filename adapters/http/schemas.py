@@ -50,7 +50,11 @@ def utc_timestamp(value: datetime) -> str:
     """ISO 8601 in UTC, always with microseconds and ``Z`` (pydantic's format promises neither)."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.microsecond:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    # A whole second (most due dates): orjson formats it in C, a fifth of isoformat's time, but
+    # without a fraction.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-2].decode() + ".000000Z"
 
 
 def _stamp(value: datetime) -> datetime | str:
