@@ -3,8 +3,9 @@
 # and e2e suites on a throwaway PostgreSQL container (testcontainers). Where no Docker engine can
 # be had, it says so and leaves the stage out (CI, with TASKAPI_REQUIRE_ALL=1, fails instead).
 #
-# TASKAPI_IMAGES=auto (default) pulls the official images, or builds the local stand-ins of
-# containers/local.env when no registry answers; =official or =local forces one of them.
+# TASKAPI_IMAGES=auto (default) pulls the official images (containers/official.env), or builds
+# the local stand-ins of containers/local.env when no registry answers; =official or =local forces
+# one of them.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -80,10 +81,13 @@ start_engine() {
 }
 
 choose_images() {
-    local official=(postgres:18-alpine edoburu/pgbouncer:v1.24.1-p1 python:3.11-slim)
     local mode="${TASKAPI_IMAGES:-auto}" image
+    set -a
+    # shellcheck source=containers/official.env
+    . containers/official.env
+    set +a
     if [ "$mode" != local ]; then
-        for image in "${official[@]}"; do
+        for image in "$TASKAPI_PYTHON_IMAGE" "$TASKAPI_POSTGRES_IMAGE" "$TASKAPI_PGBOUNCER_IMAGE"; do
             if ! docker image inspect "$image" >/dev/null 2>&1 \
                 && ! docker pull --quiet "$image" >/dev/null 2>"$logs/pull"; then
                 [ "$mode" = official ] && { cat "$logs/pull" >&2; exit 1; }
@@ -99,29 +103,25 @@ choose_images() {
         # shellcheck source=containers/local.env
         . containers/local.env
         set +a
-    else
-        export TASKAPI_PYTHON_IMAGE=python:3.11-slim TASKAPI_POSTGRES_IMAGE=postgres:18-alpine
-        export TASKAPI_PGBOUNCER_IMAGE=edoburu/pgbouncer:v1.24.1-p1
+    fi
+}
+
+build() {  # tag, docker build arguments: build it, and remove the image it replaced
+    local tag="$1" old
+    shift
+    old="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
+    docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE" "$@" --tag "$tag" . >/dev/null
+    if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+        docker rmi "$old" >/dev/null 2>&1 || true
     fi
 }
 
 build_service_image() {
     export TASKAPI_IMAGE=taskapi:test
-    local build=(docker build --quiet --force-rm --build-arg "BASE=$TASKAPI_PYTHON_IMAGE") tag old
     # The build stage gets a tag of its own, or the next build would find its layers (the locked
     # dependencies) gone with the previous image and install them again.
-    for tag in "$TASKAPI_IMAGE-build" "$TASKAPI_IMAGE"; do
-        old="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
-        if [ "$tag" = "$TASKAPI_IMAGE-build" ]; then
-            "${build[@]}" --target build --tag "$tag" . >/dev/null
-        else
-            "${build[@]}" --tag "$tag" . >/dev/null
-        fi
-        # The image this build replaced, with the layers only it used.
-        if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
-            docker rmi "$old" >/dev/null 2>&1 || true
-        fi
-    done
+    build "$TASKAPI_IMAGE-build" --target build
+    build "$TASKAPI_IMAGE"
 }
 
 command -v docker >/dev/null || leave_out "no docker CLI (as root, \`make docker\` installs Debian's)"

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from adapters.postgres.engine import DatabaseOptions
 
 _REQUIRED = os.environ.get("TEST_POSTGRES") == "testcontainers"
+DEFAULT_POSTGRES_IMAGE = "postgres:18-alpine"  # containers/official.env's, a test keeps them equal
 
 
 def _docker_engine_configured() -> bool:
@@ -38,7 +39,7 @@ def _docker_postgres() -> Iterator[tuple[str | None, str]]:
         return
     from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
 
-    image = os.environ.get("TASKAPI_POSTGRES_IMAGE", "postgres:18-alpine")
+    image = os.environ.get("TASKAPI_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE)
     container = None
     try:
         # Without an engine this fails in the constructor, in well under a second; without a

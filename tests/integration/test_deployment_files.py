@@ -17,6 +17,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYA
 from sqlalchemy.engine import make_url
 
 from tests.compose import compose_command
+from tests.database import DEFAULT_POSTGRES_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = compose_command()
@@ -142,18 +143,28 @@ def test_compose_runs_the_postgresql_major_version_the_tests_embed() -> None:
     assert f"image: ${{TASKAPI_POSTGRES_IMAGE:-postgres:{embedded}-alpine}}" in compose
 
 
+def _official_images() -> dict[str, str]:
+    lines = (ROOT / "containers" / "official.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 @pytest.mark.skipif(COMPOSE is None, reason="no docker compose CLI on this machine")
 def test_compose_defaults_to_the_official_images_and_builds_one_api_image() -> None:
     services = _resolved_compose()["services"]
-    assert services["postgres"]["image"].startswith("postgres:")
-    assert services["pgbouncer"]["image"].startswith("edoburu/pgbouncer:")
+    official = _official_images()
+    assert services["postgres"]["image"] == official["TASKAPI_POSTGRES_IMAGE"]
+    assert services["pgbouncer"]["image"] == official["TASKAPI_PGBOUNCER_IMAGE"]
     assert services["api"]["image"] == services["migrate"]["image"] == "taskapi"
     for name in ("api", "migrate"):
-        assert services[name]["build"]["args"] == {"BASE": "python:3.11-slim"}
+        assert services[name]["build"]["args"] == {"BASE": official["TASKAPI_PYTHON_IMAGE"]}
 
 
-def test_the_dockerfile_takes_its_base_image_as_a_build_argument() -> None:
+def test_the_dockerfile_and_the_tests_default_to_the_official_images() -> None:
+    official = _official_images()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert dockerfile.index("ARG BASE=python:3.11-slim") < dockerfile.index("\nFROM ")
+    assert dockerfile.index(f"ARG BASE={official['TASKAPI_PYTHON_IMAGE']}") < dockerfile.index(
+        "\nFROM "
+    )
     froms = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert froms == ["FROM ${BASE} AS build", "FROM ${BASE}"]
+    assert official["TASKAPI_POSTGRES_IMAGE"] == DEFAULT_POSTGRES_IMAGE
