@@ -9,7 +9,7 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir --disable-
 WORKDIR /app
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_PYTHON_DOWNLOADS=never UV_PYTHON=python3
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 # The packages (.dockerignore lets in nothing else).
 COPY . .
