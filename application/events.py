@@ -9,6 +9,7 @@ no change, so a lost or repeated one costs a read, never a change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -27,6 +28,7 @@ class ChangeHub:
         self._waiting: dict[str, set[asyncio.Event]] = {}
         self._max = max_streams_per_user
         self._opened = asyncio.Event()
+        self._joined = asyncio.Event()
         self.closing = False
 
     async def wait_for_streams(self) -> None:
@@ -34,6 +36,12 @@ class ChangeHub:
         while not self._waiting:
             self._opened.clear()
             await self._opened.wait()
+
+    async def wait_for_new_owners(self, seconds: float) -> None:
+        """Return once a user's first stream opens (since the last call), or after ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._joined.wait(), seconds)
+        self._joined.clear()
 
     @contextmanager
     def subscribe(self, owner: str) -> Iterator[asyncio.Event]:
@@ -47,6 +55,8 @@ class ChangeHub:
         event = asyncio.Event()
         if self.closing:  # opened during shutdown: ends at once
             event.set()
+        if not waiting:
+            self._joined.set()
         waiting.add(event)
         self._opened.set()
         try:

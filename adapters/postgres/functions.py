@@ -50,14 +50,18 @@ from adapters.postgres.sql import DIALECT
 from adapters.postgres.tables import (
     ChangeHorizonRow,
     IdempotencyKeyRow,
+    TaskCountRow,
     TaskRow,
     TaskTombstoneRow,
+    TaskWatchRow,
 )
 
 _tasks: Table = TaskRow.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at run time
 _keys: Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]  # as above
 _tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  # as above
 _horizon: Table = ChangeHorizonRow.__table__  # type: ignore[attr-defined]  # as above
+_counts: Table = TaskCountRow.__table__  # type: ignore[attr-defined]  # as above
+_watches: Table = TaskWatchRow.__table__  # type: ignore[attr-defined]  # as above
 _c = _tasks.c
 
 # How long a retry waits for the first request with its key (which holds the key's row lock)
@@ -103,6 +107,7 @@ _MAX_TASKS = _param("p_max_tasks", Integer())
 _AFTER_SEQ = _param("p_after_seq", BigInteger())
 _OWNERS = _param("p_owners", ARRAY(Text()))
 _FLOOR = _param("p_floor", BigInteger())
+_SECONDS = _param("p_seconds", Integer())
 
 TASK_LIMIT_SQLSTATE: Final = "TL001"
 """What a creation beyond the owner's task limit raises (a code of our own, class TL)."""
@@ -190,6 +195,12 @@ GET_TASK: Final = SqlFunction(
 )
 
 _COLUMNS: Final = ", ".join(c.name for c in TASK_COLUMNS)
+# How many tasks the owner has: their row of task_counts, which the tasks' triggers keep.
+_OWNERS_COUNT: Final = (
+    "SELECT coalesce(("
+    + _sql(select(_counts.c.tasks).where(_counts.c.user_id == _OWNER))
+    + "), 0)::BIGINT AS total"
+).replace("\n", " ")
 # Where a word is looked for: title and description, a line break apart so no word spans both.
 SEARCHED_TEXT: Final = "lower(title || E'\\n' || coalesce(description, ''))"
 
@@ -228,6 +239,7 @@ LIST_TASKS: Final = SqlFunction(
             "source TEXT;",
             "dated TEXT;",
             "page TEXT;",
+            "counted TEXT;",
         )
     ),
     body="\n".join(
@@ -279,11 +291,16 @@ LIST_TASKS: Final = SqlFunction(
             " WHEN 'priority' THEN '$12' WHEN 'title' THEN 'lower($13)' ELSE '$11' END) END,"
             " sort_key, dir, dir);",
             "END IF;",
+            # Without a filter the total is the owner's count, one row; with one, the matches
+            # are counted.
+            "counted := CASE WHEN filters = 'user_id = $1' THEN"  # noqa: S608  # PL/pgSQL text from fixed parts
+            f" '{_OWNERS_COUNT.replace(chr(39), chr(39) * 2).replace('p_owner', '$1')}'"
+            " ELSE format('SELECT count(*) AS total FROM %s', source) END;",
             # One row per task, each with the count; no task: one row of NULLs with the count.
             "RETURN QUERY EXECUTE format('%sSELECT page.*, counted.total FROM"  # noqa: S608  # PL/pgSQL text from fixed parts
-            " (SELECT count(*) AS total FROM %s) AS counted LEFT JOIN (%s) AS page ON true',"
+            " (%s) AS counted LEFT JOIN (%s) AS page ON true',"
             f" CASE WHEN p_words IS NULL THEN '' ELSE format('WITH matching AS MATERIALIZED"
-            f" (SELECT {_COLUMNS} FROM tasks WHERE %s) ', filters) END, source, page)",
+            f" (SELECT {_COLUMNS} FROM tasks WHERE %s) ', filters) END, counted, page)",
             "USING p_owner, p_completed, p_priorities, p_tags, p_due_before, p_due_after,"
             " p_words, p_sort, p_descending, p_after_id, p_after_at, p_after_rank, p_after_title,"
             " p_limit;",
@@ -311,9 +328,7 @@ _OWNERS_LOCK: Final = "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0
 _WITHIN_LIMIT: Final = "\n".join(
     (
         _OWNERS_LOCK,
-        "IF p_max_tasks IS NOT NULL AND"
-        f" ({_sql(select(func.count()).select_from(_tasks).where(_c.user_id == _OWNER))})"
-        " >= p_max_tasks THEN",
+        f"IF p_max_tasks IS NOT NULL AND ({_OWNERS_COUNT}) >= p_max_tasks THEN",
         f"RAISE EXCEPTION 'task limit reached' USING ERRCODE = '{TASK_LIMIT_SQLSTATE}';",
         "END IF;",
     )
@@ -506,6 +521,47 @@ CHANGED_OWNERS: Final = SqlFunction(
 )
 
 
+# Marks these owners as streamed until p_seconds from now (a lease the listener renews), so that
+# their writes NOTIFY. A new lease is taken under the owner's lock, in one order (by the lock's
+# key) whatever the caller's: a write that committed before it is read by the wake that follows,
+# and every later write sees it. A live lease is only extended.
+WATCH_OWNERS: Final = SqlFunction(
+    name="taskapi_watch_owners",
+    params=(_OWNER, _OWNERS, _SECONDS),
+    returns="VOID",
+    body="\n".join(
+        (
+            "FOREACH p_owner IN ARRAY ARRAY(SELECT o FROM unnest(p_owners) AS o"
+            " ORDER BY hashtextextended(o, 0)) LOOP",
+            "PERFORM set_config('taskapi.user_id', p_owner, true);",
+            _sql(
+                update(_watches)
+                .where(_watches.c.user_id == _OWNER, _watches.c.until > func.now())
+                .values(until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS))
+            )
+            + ";",
+            "IF NOT FOUND THEN",
+            _OWNERS_LOCK,
+            _sql(
+                pg_insert(_watches)
+                .values(
+                    user_id=_OWNER,
+                    until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS),
+                )
+                .on_conflict_do_update(
+                    index_elements=[_watches.c.user_id],
+                    set_={"until": literal_column("excluded.until")},
+                )
+                .inline()  # nothing to return (a key given as an expression would be fetched)
+            )
+            + ";",
+            "END IF;",
+            "END LOOP;",
+        )
+    ),
+)
+
+
 FUNCTIONS: Final = (
     GET_TASK,
     LIST_TASKS,
@@ -516,8 +572,9 @@ FUNCTIONS: Final = (
     LIST_TAGS,
     LIST_CHANGES,
     CHANGED_OWNERS,
+    WATCH_OWNERS,
 )
-"""Every function, as migration 0008 (re)created them."""
+"""Every function, as migrations 0004 to 0009 (re)created them."""
 
 
 if __name__ == "__main__":

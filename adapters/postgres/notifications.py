@@ -1,11 +1,14 @@
 """Where the event streams learn that a user's feed may have moved: LISTEN, or a poll.
 
-The triggers of migration 0008 send ``NOTIFY taskapi_changes, '<user id>'`` in the writing
-transaction, so it is delivered on commit only. One connection per process listens, on the direct
-(unpooled) URL: a transaction pooler cannot carry LISTEN. Where only a pooled URL exists, the
-process asks once a second which of its streaming owners have changes. Both run only while a
-stream is open (a listening connection would keep a Neon compute awake), and after (re)connecting
-they wake every stream, which then reads its feed: a signal lost with a connection costs nothing.
+The tasks' triggers send ``NOTIFY taskapi_changes, '<user id>'`` in the writing transaction, so it
+is delivered on commit only, and only for owners with a live lease in ``task_watches`` (a NOTIFY
+serialises commits, so nobody else's writes pay for it). One connection per process listens, on
+the direct (unpooled) URL: a transaction pooler cannot carry LISTEN; on it the process leases its
+streaming owners, at once for a new one (then wakes its streams: whatever committed before the
+lease is read then) and every few seconds for all. Where only a pooled URL exists, the process
+asks once a second which of its streaming owners have changes. Both run only while a stream is
+open (a listening connection would keep a Neon compute awake), and after (re)connecting they wake
+every stream, which then reads its feed: a signal lost with a connection costs nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from typing import Any, Final
 
@@ -20,11 +24,16 @@ import asyncpg
 
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
-from adapters.postgres.functions import CHANGED_OWNERS
+from adapters.postgres.functions import CHANGED_OWNERS, WATCH_OWNERS
 from application.events import ChangeHub
 
 CHANNEL: Final = "taskapi_changes"
 PING_SECONDS: Final = 5.0
+# A lease outlives a few missed renewals (one per PING_SECONDS); a process that died leaves its
+# owners' writes NOTIFYing for at most this long.
+WATCH_SECONDS: Final = 30
+# Owners leased per call: each new one holds its advisory lock to the end of the call.
+WATCH_BATCH: Final = 100
 RETRY_SECONDS: Final = 1.0
 POLL_SECONDS: Final = 1.0
 # How many polls back the places asked about start: a commit this many seconds late after its
@@ -55,15 +64,35 @@ class ChangeListener:
         connection = await asyncpg.connect(self._options.dsn, **self._options.asyncpg_arguments())
         try:
             await connection.add_listener(CHANNEL, self._on_notification)
-            self._hub.notify_all()  # anything committed while not listening
+            watched: set[str] = set()
+            renewed_at = -math.inf
             while self._hub.streams:
-                await asyncio.sleep(PING_SECONDS)
-                await connection.fetchval("SELECT 1", timeout=PING_SECONDS)  # still there?
+                owners = set(self._hub.owners())
+                now = asyncio.get_running_loop().time()
+                if now - renewed_at >= PING_SECONDS:  # every lease; and is the connection there?
+                    await self._watch(connection, owners)
+                    renewed_at = now
+                else:
+                    await self._watch(connection, owners - watched)
+                # Their streams read again: whatever committed before the lease (or the LISTEN).
+                for owner in owners - watched:
+                    self._hub.notify(owner)
+                watched = owners
+                await self._hub.wait_for_new_owners(PING_SECONDS)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), PING_SECONDS)
             if not connection.is_closed():
                 connection.terminate()
+
+    @staticmethod
+    async def _watch(connection: asyncpg.Connection, owners: set[str]) -> None:
+        ordered = sorted(owners)
+        for start in range(0, len(ordered), WATCH_BATCH):
+            batch = ordered[start : start + WATCH_BATCH]
+            await connection.execute(
+                WATCH_OWNERS.call, "", batch, WATCH_SECONDS, timeout=PING_SECONDS
+            )
 
     def _on_notification(self, _connection: Any, _pid: int, _channel: str, owner: str) -> None:  # noqa: ANN401  # asyncpg's callback signature
         self._hub.notify(owner)

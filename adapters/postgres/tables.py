@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     SmallInteger,
     Text,
     text,
@@ -162,6 +163,32 @@ class ChangeHorizonRow(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
     starts_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class TaskCountRow(SQLModel, table=True):
+    """How many tasks an owner has, kept by the tasks' triggers (migration 0009).
+
+    The task limit and an unfiltered listing's total read this one row instead of counting up to
+    10,000 of the owner's tasks.
+    """
+
+    __tablename__ = "task_counts"
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    tasks: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class TaskWatchRow(SQLModel, table=True):
+    """Until when some process streams an owner's changes: only then do their writes NOTIFY.
+
+    A NOTIFY serialises committing transactions on the notification queue, so writers of owners
+    that nobody streams skip it (migration 0009).
+    """
+
+    __tablename__ = "task_watches"
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 metadata = SQLModel.metadata

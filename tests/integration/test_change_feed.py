@@ -6,12 +6,14 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import Database
-from adapters.postgres.functions import CHANGED_OWNERS
+from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.functions import CHANGED_OWNERS, WATCH_OWNERS
 from adapters.postgres.repository import SqlTaskRepository, SqlTombstoneJanitor
 from application.sync import (
     SYNC_TOKEN_LIFETIME,
@@ -319,3 +321,64 @@ async def test_the_poll_names_exactly_the_owners_with_changes_after_a_place(
     owners, later = await poll(place)
     assert owners == {"alice", "bob"}
     assert later == place + 3
+
+
+async def _listening(url: str, heard: list[str]) -> asyncpg.Connection:
+    dsn = DatabaseOptions.from_url(url).url.set(drivername="postgresql")
+    connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    await connection.add_listener("taskapi_changes", lambda *args: heard.append(args[3]))
+    return connection
+
+
+async def test_writes_notify_only_while_their_owner_is_leased(
+    repository: SqlTaskRepository, database: Database, engine: AsyncEngine, direct_database_url: str
+) -> None:
+    heard: list[str] = []
+    listener = await _listening(direct_database_url, heard)
+    try:
+        task = await add(repository, "nobody streams alice yet")
+        await listener.fetchval("SELECT 1")  # a NOTIFY sent at a commit before it arrives first
+        assert heard == []
+        await database.fetch(WATCH_OWNERS.call, "", ["alice", "carol"], 30)
+        task = await rename(repository, task, "now she is")
+        await add(repository, "bob's", owner=BOB)
+        assert await repository.delete(ALICE, task.id)
+        await add(repository, "carol's", owner=UserId("carol"))
+        await listener.fetchval("SELECT 1")
+        assert heard == ["alice", "alice", "carol"]
+        async with engine.begin() as connection:  # the lease ran out
+            await connection.execute(text("UPDATE task_watches SET until = now() - interval '1s'"))
+        await add(repository, "alice's, unleased again")
+        await listener.fetchval("SELECT 1")
+        assert heard == ["alice", "alice", "carol"]
+    finally:
+        await listener.close()
+
+
+async def test_a_new_lease_waits_for_the_owners_write_in_flight(
+    repository: SqlTaskRepository, database: Database, direct_database_url: str
+) -> None:
+    # The write has its place but has not committed: the lease (and the wake after it) must come
+    # after its commit, or the stream would read before the change and never hear of it.
+    dsn = DatabaseOptions.from_url(direct_database_url).url.set(drivername="postgresql")
+    writer = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        await writer.execute(
+            "BEGIN; INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+            " VALUES ('alice', 'in flight', false, now(), now(), 1)"
+        )
+        leasing = asyncio.create_task(database.fetch(WATCH_OWNERS.call, "", ["alice"], 30))
+        for _ in range(200):
+            waiting = await writer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                " AND query LIKE '%taskapi_watch_owners%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 1
+        assert not leasing.done()
+        await writer.execute("COMMIT")
+        await leasing
+    finally:
+        await writer.close()

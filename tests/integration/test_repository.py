@@ -555,3 +555,59 @@ async def test_an_idempotent_create_at_the_limit_keeps_no_key_and_a_replay_still
         draft("two"), at=at(3), max_tasks=1, idempotency=IdempotencyKey("k2", "f2")
     )
     assert later.replayed is False  # k2 was not kept by the refused call
+
+
+async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT user_id, tasks FROM task_counts"))
+        return {user_id: tasks for user_id, tasks in rows if tasks}
+
+
+async def _counted(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT user_id, count(*) FROM tasks GROUP BY user_id")
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+async def test_each_owners_count_follows_every_writer_and_gives_the_unfiltered_total(
+    repository: SqlTaskRepository, engine: AsyncEngine
+) -> None:
+    alices = [(await repository.add(draft(f"a{n}"), at=at(n))).task for n in range(4)]
+    await repository.add(draft("b", owner=BOB), at=at(9), idempotency=IdempotencyKey("k", "f"))
+    assert await repository.delete(ALICE, alices[0].id)
+    async with engine.begin() as connection:  # a script as superuser: the triggers still count
+        await connection.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+                " SELECT 'carol', 'c' || n, false, now(), now(), 1 FROM generate_series(1, 3) n"
+            )
+        )
+        await connection.execute(text("DELETE FROM tasks WHERE user_id = 'carol' AND title = 'c1'"))
+        await connection.execute(  # moved to another owner: counted there
+            text("UPDATE tasks SET user_id = 'bob', version = version + 1 WHERE title = 'c2'")
+        )
+    assert await _counts(engine) == await _counted(engine) == {"alice": 3, "bob": 2, "carol": 1}
+    assert (await repository.list(ALICE, limit=1)).total == 3
+    assert (await repository.list(BOB, limit=50)).total == 2
+    assert (await repository.list(UserId("nobody"), limit=50)).total == 0
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE tasks"))
+    assert await _counts(engine) == {}
+    assert (await repository.list(ALICE, limit=1)).total == 0
+
+
+async def test_the_count_holds_when_a_create_fails_after_counting(
+    repository: SqlTaskRepository, engine: AsyncEngine
+) -> None:
+    await repository.add(draft("kept"), at=at(0))
+    with pytest.raises(IntegrityError):  # refused by a CHECK after the trigger counted it
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+                    " VALUES ('alice', '  untrimmed  ', false, now(), now(), 1)"
+                )
+            )
+    assert await _counts(engine) == {"alice": 1}

@@ -420,7 +420,9 @@ async def test_the_api_role_is_unprivileged_and_every_table_is_forced(
     assert [tuple(row) for row in reachable] == [
         ("idempotency_keys", True, True),
         ("task_change_horizon", True, True),
+        ("task_counts", True, True),
         ("task_tombstones", True, True),
+        ("task_watches", True, True),
         ("tasks", True, True),
     ]
     # And it can do nothing else: no DDL, no migrations table.

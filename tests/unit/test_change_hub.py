@@ -49,3 +49,18 @@ async def test_the_source_waits_until_a_stream_is_open() -> None:
     assert not waiting.done()
     with hub.subscribe("alice"):
         await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_users_first_stream_ends_the_wait_for_new_owners_and_a_second_does_not() -> None:
+    hub = ChangeHub()
+    waiting = asyncio.create_task(hub.wait_for_new_owners(60))
+    await asyncio.sleep(0)
+    with hub.subscribe("alice"):
+        await asyncio.wait_for(waiting, 1)
+        again = asyncio.create_task(hub.wait_for_new_owners(60))
+        with hub.subscribe("alice"):  # not a new owner
+            await asyncio.sleep(0.05)
+            assert not again.done()
+        with hub.subscribe("bob"):
+            await asyncio.wait_for(again, 1)
+    await hub.wait_for_new_owners(0.01)  # nothing new: returns after its time
