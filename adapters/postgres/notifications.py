@@ -29,9 +29,10 @@ from application.events import ChangeHub
 
 CHANNEL: Final = "taskapi_changes"
 PING_SECONDS: Final = 5.0
-# A lease outlives a few missed renewals (one per PING_SECONDS); a process that died leaves its
-# owners' writes NOTIFYing for at most this long.
-WATCH_SECONDS: Final = 30
+# A lease outlives a few missed renewals; a process that died leaves its owners' writes NOTIFYing
+# for at most this long. Each renewal writes a row per streamed owner, hence not every ping.
+WATCH_SECONDS: Final = 60
+RENEW_SECONDS: Final = 15.0
 # Owners leased per call: each new one holds its advisory lock to the end of the call.
 WATCH_BATCH: Final = 100
 RETRY_SECONDS: Final = 1.0
@@ -69,11 +70,12 @@ class ChangeListener:
             while self._hub.streams:
                 owners = set(self._hub.owners())
                 now = asyncio.get_running_loop().time()
-                if now - renewed_at >= PING_SECONDS:  # every lease; and is the connection there?
+                if now - renewed_at >= RENEW_SECONDS:
                     await self._watch(connection, owners)
                     renewed_at = now
                 else:
                     await self._watch(connection, owners - watched)
+                    await connection.fetchval("SELECT 1", timeout=PING_SECONDS)  # still there?
                 # Their streams read again: whatever committed before the lease (or the LISTEN).
                 for owner in owners - watched:
                     self._hub.notify(owner)
