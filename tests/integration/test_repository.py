@@ -578,19 +578,25 @@ async def test_each_owners_count_follows_every_writer_and_gives_the_unfiltered_t
     await repository.add(draft("b", owner=BOB), at=at(9), idempotency=IdempotencyKey("k", "f"))
     assert await repository.delete(ALICE, alices[0].id)
     async with engine.begin() as connection:  # a script as superuser: the triggers still count
-        await connection.execute(
+        await connection.execute(  # one statement, many owners
             text(
                 "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
-                " SELECT 'carol', 'c' || n, false, now(), now(), 1 FROM generate_series(1, 3) n"
+                " SELECT u, u || n, false, now(), now(), 1"
+                " FROM generate_series(1, 3) n, unnest(ARRAY['carol', 'dave']) u"
             )
         )
-        await connection.execute(text("DELETE FROM tasks WHERE user_id = 'carol' AND title = 'c1'"))
-        await connection.execute(  # moved to another owner: counted there
-            text("UPDATE tasks SET user_id = 'bob', version = version + 1 WHERE title = 'c2'")
-        )
-    assert await _counts(engine) == await _counted(engine) == {"alice": 3, "bob": 2, "carol": 1}
+        await connection.execute(text("DELETE FROM tasks WHERE title IN ('carol1', 'dave1')"))
+        await connection.execute(text("DELETE FROM tasks WHERE title = 'carol2'"))
+    counts = {"alice": 3, "bob": 1, "carol": 1, "dave": 2}
+    assert await _counts(engine) == await _counted(engine) == counts
+    with pytest.raises(IntegrityError, match="a task keeps its owner"):
+        async with engine.begin() as connection:  # even a superuser: counts and feeds are per owner
+            await connection.execute(
+                text("UPDATE tasks SET user_id = 'bob', version = 2 WHERE title = 'dave2'")
+            )
+    assert await _counts(engine) == counts
     assert (await repository.list(ALICE, limit=1)).total == 3
-    assert (await repository.list(BOB, limit=50)).total == 2
+    assert (await repository.list(BOB, limit=50)).total == 1
     assert (await repository.list(UserId("nobody"), limit=50)).total == 0
     async with engine.begin() as connection:
         await connection.execute(text("TRUNCATE tasks"))

@@ -4,8 +4,8 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30
 
-``task_counts`` holds each owner's number of tasks, kept by the tasks' triggers under the owner's
-lock (and emptied by a TRUNCATE of tasks): the task limit and an unfiltered listing's total read
+``task_counts`` holds each owner's number of tasks, kept by statement triggers on the tasks (under
+the owner's lock, which the row triggers take; emptied by a TRUNCATE of tasks): the task limit and an unfiltered listing's total read
 one row instead of counting up to 10,000. The upgrade fills it while holding writes to ``tasks``
 off (SHARE ROW EXCLUSIVE; reads go on), for the one GROUP BY the count takes.
 
@@ -16,7 +16,8 @@ notification queue, which cost creations about a third of their throughput. Whil
 previous version still run, their open streams are woken only for owners that a new replica also
 streams (or by a reconnection): roll out quickly; a client resumes from its last id either way.
 
-Functions keep their signatures.
+A task keeps its owner: an UPDATE of ``user_id`` is refused (the API never makes one; row-level
+security refuses it first). Functions keep their signatures.
 """
 
 # ruff: noqa: E501  # generated SQL, frozen verbatim: its lines are not ours to wrap
@@ -43,8 +44,8 @@ SIGNATURES: tuple[str, ...] = (
     "taskapi_watch_owners(TEXT, TEXT[], INTEGER)",
 )
 
-# Any writer of a task takes the owner's lock and a place in the feed, counts a new task (or one
-# moved to another owner, which only a superuser can), and NOTIFYs if the owner is streamed.
+# Any writer of a task takes the owner's lock and a place in the feed, and NOTIFYs if the owner is
+# streamed.
 TASK_CHANGED = """CREATE OR REPLACE FUNCTION taskapi_task_changed() RETURNS trigger
 LANGUAGE plpgsql AS $function$
 BEGIN
@@ -53,15 +54,6 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(NEW.user_id, 0));
     NEW.change_seq := nextval('task_change_seq');
-    IF TG_OP = 'INSERT' OR NEW.user_id <> OLD.user_id THEN
-        UPDATE task_counts SET tasks = tasks + 1 WHERE user_id = NEW.user_id;
-        IF NOT FOUND THEN
-            INSERT INTO task_counts (user_id, tasks) VALUES (NEW.user_id, 1);
-        END IF;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.user_id <> OLD.user_id THEN
-        UPDATE task_counts SET tasks = tasks - 1 WHERE user_id = OLD.user_id;
-    END IF;
     IF EXISTS (SELECT FROM task_watches WHERE user_id = NEW.user_id AND until > now()) THEN
         PERFORM pg_notify('taskapi_changes', NEW.user_id);
     END IF;
@@ -75,11 +67,42 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(OLD.user_id, 0));
     INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq)
     VALUES (OLD.id, OLD.user_id, now(), nextval('task_change_seq'));
-    UPDATE task_counts SET tasks = tasks - 1 WHERE user_id = OLD.user_id;
     IF EXISTS (SELECT FROM task_watches WHERE user_id = OLD.user_id AND until > now()) THEN
         PERFORM pg_notify('taskapi_changes', OLD.user_id);
     END IF;
     RETURN OLD;
+END
+$function$"""
+
+# Counted once per statement and owner, from the statement's rows: a row-level count would update
+# one owner's row once per task, and a bulk load of one owner's tasks in one transaction would
+# walk an ever longer chain of that row's versions.
+TASKS_INSERTED = """CREATE OR REPLACE FUNCTION taskapi_tasks_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $function$
+BEGIN
+    INSERT INTO task_counts AS counts (user_id, tasks)
+    SELECT user_id, count(*) FROM inserted GROUP BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET tasks = counts.tasks + excluded.tasks;
+    RETURN NULL;
+END
+$function$"""
+
+TASKS_DELETED = """CREATE OR REPLACE FUNCTION taskapi_tasks_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $function$
+BEGIN
+    UPDATE task_counts AS counts SET tasks = counts.tasks - deleted.tasks
+    FROM (SELECT user_id, count(*) AS tasks FROM removed GROUP BY user_id) AS deleted
+    WHERE counts.user_id = deleted.user_id;
+    RETURN NULL;
+END
+$function$"""
+
+# A task keeps its owner: the counts and the feed are per owner (a move would leave the first
+# owner's devices holding it). Checked after row-level security, which refuses the API first.
+TASK_MOVED = """CREATE OR REPLACE FUNCTION taskapi_task_moved() RETURNS trigger
+LANGUAGE plpgsql AS $function$
+BEGIN
+    RAISE EXCEPTION 'a task keeps its owner' USING ERRCODE = 'check_violation';
 END
 $function$"""
 
@@ -213,6 +236,18 @@ $function$""",
 )
 
 
+TRIGGERS: tuple[str, ...] = (
+    "tasks_counted AFTER INSERT ON tasks REFERENCING NEW TABLE AS inserted"
+    " FOR EACH STATEMENT EXECUTE FUNCTION taskapi_tasks_inserted()",
+    "tasks_uncounted AFTER DELETE ON tasks REFERENCING OLD TABLE AS removed"
+    " FOR EACH STATEMENT EXECUTE FUNCTION taskapi_tasks_deleted()",
+    "tasks_keep_owner AFTER UPDATE OF user_id ON tasks FOR EACH ROW"
+    " WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id) EXECUTE FUNCTION taskapi_task_moved()",
+    "tasks_truncated AFTER TRUNCATE ON tasks"
+    " FOR EACH STATEMENT EXECUTE FUNCTION taskapi_tasks_truncated()",
+)
+
+
 def upgrade() -> None:
     for table, columns in (
         ("task_counts", "user_id TEXT PRIMARY KEY, tasks INTEGER NOT NULL"),
@@ -224,11 +259,10 @@ def upgrade() -> None:
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
     op.execute(TASK_CHANGED)
     op.execute(TASK_DELETED)
-    op.execute(TASKS_TRUNCATED)
-    op.execute(
-        "CREATE OR REPLACE TRIGGER tasks_truncated AFTER TRUNCATE ON tasks"
-        " FOR EACH STATEMENT EXECUTE FUNCTION taskapi_tasks_truncated()"
-    )
+    for ddl in (TASKS_INSERTED, TASKS_DELETED, TASK_MOVED, TASKS_TRUNCATED):
+        op.execute(ddl)
+    for trigger in TRIGGERS:
+        op.execute(f"CREATE OR REPLACE TRIGGER {trigger}")
     op.execute(
         "INSERT INTO task_counts (user_id, tasks) SELECT user_id, count(*) FROM tasks"
         " GROUP BY user_id ON CONFLICT (user_id) DO UPDATE SET tasks = excluded.tasks"
@@ -253,7 +287,9 @@ def downgrade() -> None:
         op.execute(ddl)
     op.execute(feed.TASK_CHANGED)
     op.execute(feed.TASK_DELETED)
-    op.execute("DROP TRIGGER tasks_truncated ON tasks")
-    op.execute("DROP FUNCTION taskapi_tasks_truncated()")
+    for trigger in TRIGGERS:
+        op.execute(f"DROP TRIGGER {trigger.split()[0]} ON tasks")
+    for function in ("tasks_inserted", "tasks_deleted", "task_moved", "tasks_truncated"):
+        op.execute(f"DROP FUNCTION taskapi_{function}()")
     op.execute("DROP TABLE task_watches")
     op.execute("DROP TABLE task_counts")
