@@ -525,6 +525,7 @@ CHANGED_OWNERS: Final = SqlFunction(
 # their writes NOTIFY. A new lease is taken under the owner's lock, in one order (by the lock's
 # key) whatever the caller's: a write that committed before it is read by the wake that follows,
 # and every later write sees it. A live lease is only extended.
+_LEASE_END: Final = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS)
 WATCH_OWNERS: Final = SqlFunction(
     name="taskapi_watch_owners",
     params=(_OWNER, _OWNERS, _SECONDS),
@@ -537,7 +538,7 @@ WATCH_OWNERS: Final = SqlFunction(
             _sql(
                 update(_watches)
                 .where(_watches.c.user_id == _OWNER, _watches.c.until > func.now())
-                .values(until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS))
+                .values(until=func.greatest(_watches.c.until, _LEASE_END))
             )
             + ";",
             "IF NOT FOUND THEN",
@@ -546,7 +547,7 @@ WATCH_OWNERS: Final = SqlFunction(
                 pg_insert(_watches)
                 .values(
                     user_id=_OWNER,
-                    until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS),
+                    until=_LEASE_END,
                 )
                 .on_conflict_do_update(
                     index_elements=[_watches.c.user_id],

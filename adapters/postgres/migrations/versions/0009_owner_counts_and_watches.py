@@ -225,7 +225,7 @@ BEGIN
 PERFORM set_config('taskapi.user_id', p_owner, true);
 FOREACH p_owner IN ARRAY ARRAY(SELECT o FROM unnest(p_owners) AS o ORDER BY hashtextextended(o, 0)) LOOP
 PERFORM set_config('taskapi.user_id', p_owner, true);
-UPDATE task_watches SET until=(now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds)) WHERE task_watches.user_id = p_owner AND task_watches.until > now();
+UPDATE task_watches SET until=greatest(task_watches.until, now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds)) WHERE task_watches.user_id = p_owner AND task_watches.until > now();
 IF NOT FOUND THEN
 PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));
 INSERT INTO task_watches (user_id, until) VALUES (p_owner, (now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds))) ON CONFLICT (user_id) DO UPDATE SET until = excluded.until;
