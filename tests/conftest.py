@@ -85,9 +85,14 @@ async def database(direct_database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def clean_tasks(engine: AsyncEngine) -> None:
-    """Start each test on an empty ``tasks`` table."""
+    """Start each test with no task, idempotency key or tombstone of anyone's.
+
+    Stream leases stay: a server that the e2e tests share holds its own, as in production.
+    """
     async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE tasks, task_tombstones RESTART IDENTITY"))
+        await connection.execute(
+            text("TRUNCATE tasks, task_tombstones, idempotency_keys RESTART IDENTITY")
+        )
 
 
 @pytest.fixture

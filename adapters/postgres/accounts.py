@@ -27,8 +27,10 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
         await connection.execute("SELECT set_config('taskapi.user_id', $1, true)", user_id)
         tasks = await connection.execute("DELETE FROM tasks WHERE user_id = $1", user_id)
         keys = await connection.execute("DELETE FROM idempotency_keys WHERE user_id = $1", user_id)
-        # The deletions just recorded, and older ones: nothing of the user stays.
-        await connection.execute("DELETE FROM task_tombstones WHERE user_id = $1", user_id)
+        # The deletions just recorded, and older ones, their count and any stream's lease:
+        # nothing of the user stays.
+        for table in ("task_tombstones", "task_counts", "task_watches"):
+            await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608  # our own table names
     return ErasedRows(tasks=_count(tasks), idempotency_keys=_count(keys))
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -522,33 +523,37 @@ CHANGED_OWNERS: Final = SqlFunction(
 
 
 # Marks these owners as streamed until p_seconds from now (a lease the listener renews), so that
-# their writes NOTIFY. A new lease is taken under the owner's lock, in one order (by the lock's
-# key) whatever the caller's: a write that committed before it is read by the wake that follows,
-# and every later write sees it. A live lease is only extended.
+# their writes NOTIFY, and says for each what it did. A lease that outlives this call by a margin
+# (any write's check meanwhile still sees it) is extended: 'extended'. Else a lease is taken under
+# the owner's lock: a write in flight commits before it, and is read by the wake that must follow;
+# every later write sees it: 'taken'. An owner whose lock a writer holds is skipped, never waited
+# for (one long transaction must not hold up every other owner's lease): 'busy', to try again.
+LEASE_MARGIN: Final = "10 seconds"
 _LEASE_END: Final = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, _SECONDS)
 WATCH_OWNERS: Final = SqlFunction(
     name="taskapi_watch_owners",
     params=(_OWNER, _OWNERS, _SECONDS),
-    returns="VOID",
+    returns="TABLE (owner TEXT, lease TEXT)",
     body="\n".join(
         (
-            "FOREACH p_owner IN ARRAY ARRAY(SELECT o FROM unnest(p_owners) AS o"
-            " ORDER BY hashtextextended(o, 0)) LOOP",
+            "FOREACH p_owner IN ARRAY p_owners LOOP",
             "PERFORM set_config('taskapi.user_id', p_owner, true);",
+            "owner := p_owner;",
             _sql(
                 update(_watches)
-                .where(_watches.c.user_id == _OWNER, _watches.c.until > func.now())
+                .where(
+                    _watches.c.user_id == _OWNER,
+                    _watches.c.until > func.now() + text(f"interval '{LEASE_MARGIN}'"),
+                )
                 .values(until=func.greatest(_watches.c.until, _LEASE_END))
             )
             + ";",
-            "IF NOT FOUND THEN",
-            _OWNERS_LOCK,
+            "IF FOUND THEN",
+            "lease := 'extended';",
+            "ELSIF pg_try_advisory_xact_lock(hashtextextended(p_owner, 0)) THEN",
             _sql(
                 pg_insert(_watches)
-                .values(
-                    user_id=_OWNER,
-                    until=_LEASE_END,
-                )
+                .values(user_id=_OWNER, until=_LEASE_END)
                 .on_conflict_do_update(
                     index_elements=[_watches.c.user_id],
                     set_={"until": literal_column("excluded.until")},
@@ -556,7 +561,11 @@ WATCH_OWNERS: Final = SqlFunction(
                 .inline()  # nothing to return (a key given as an expression would be fetched)
             )
             + ";",
+            "lease := 'taken';",
+            "ELSE",
+            "lease := 'busy';",
             "END IF;",
+            "RETURN NEXT;",
             "END LOOP;",
         )
     ),

@@ -5,7 +5,8 @@ is delivered on commit only, and only for owners with a live lease in ``task_wat
 serialises commits, so nobody else's writes pay for it). One connection per process listens, on
 the direct (unpooled) URL: a transaction pooler cannot carry LISTEN; on it the process leases its
 streaming owners, at once for a new one (then wakes its streams: whatever committed before the
-lease is read then) and every few seconds for all. Where only a pooled URL exists, the process
+lease is read then) and every few seconds for all; an owner whose lock a long transaction holds is
+tried again shortly, never waited for. Where only a pooled URL exists, the process
 asks once a second which of its streaming owners have changes. Both run only while a stream is
 open (a listening connection would keep a Neon compute awake), and after (re)connecting they wake
 every stream, which then reads its feed: a signal lost with a connection costs nothing.
@@ -33,7 +34,9 @@ PING_SECONDS: Final = 5.0
 # for at most this long. Each renewal writes a row per streamed owner, hence not every ping.
 WATCH_SECONDS: Final = 60
 RENEW_SECONDS: Final = 15.0
-# Owners leased per call: each new one holds its advisory lock to the end of the call.
+# How soon an owner whose lock a writer held is tried again.
+BUSY_RETRY_SECONDS: Final = 0.2
+# Owners leased per call: each lease taken holds its owner's lock to the end of the call.
 WATCH_BATCH: Final = 100
 RETRY_SECONDS: Final = 1.0
 POLL_SECONDS: Final = 1.0
@@ -65,22 +68,25 @@ class ChangeListener:
         connection = await asyncpg.connect(self._options.dsn, **self._options.asyncpg_arguments())
         try:
             await connection.add_listener(CHANNEL, self._on_notification)
+            self._hub.notify_all()  # anything committed while not listening
             watched: set[str] = set()
             renewed_at = -math.inf
             while self._hub.streams:
                 owners = set(self._hub.owners())
                 now = asyncio.get_running_loop().time()
-                if now - renewed_at >= RENEW_SECONDS:
-                    await self._watch(connection, owners)
+                due = owners if now - renewed_at >= RENEW_SECONDS else owners - watched
+                if due == owners:
                     renewed_at = now
+                if due:  # the call also tells that the connection is still there
+                    taken, busy = await self._watch(connection, due)
                 else:
-                    await self._watch(connection, owners - watched)
+                    taken, busy = set(), set()
                     await connection.fetchval("SELECT 1", timeout=PING_SECONDS)  # still there?
-                # Their streams read again: whatever committed before the lease (or the LISTEN).
-                for owner in owners - watched:
+                # Their streams read again: whatever committed before the lease was taken.
+                for owner in (owners - watched - busy) | taken:
                     self._hub.notify(owner)
-                watched = owners
-                await self._hub.wait_for_new_owners(PING_SECONDS)
+                watched = owners - busy
+                await self._hub.wait_for_new_owners(BUSY_RETRY_SECONDS if busy else PING_SECONDS)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), PING_SECONDS)
@@ -88,13 +94,21 @@ class ChangeListener:
                 connection.terminate()
 
     @staticmethod
-    async def _watch(connection: asyncpg.Connection, owners: set[str]) -> None:
+    async def _watch(connection: asyncpg.Connection, owners: set[str]) -> tuple[set[str], set[str]]:
+        """Lease ``owners``; return those whose lease was taken anew, and those to try again."""
+        taken: set[str] = set()
+        busy: set[str] = set()
         ordered = sorted(owners)
         for start in range(0, len(ordered), WATCH_BATCH):
             batch = ordered[start : start + WATCH_BATCH]
-            await connection.execute(
+            for row in await connection.fetch(
                 WATCH_OWNERS.call, "", batch, WATCH_SECONDS, timeout=PING_SECONDS
-            )
+            ):
+                if row["lease"] == "taken":
+                    taken.add(row["owner"])
+                elif row["lease"] == "busy":
+                    busy.add(row["owner"])
+        return taken, busy
 
     def _on_notification(self, _connection: Any, _pid: int, _channel: str, owner: str) -> None:  # noqa: ANN401  # asyncpg's callback signature
         self._hub.notify(owner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.functions import CHANGED_OWNERS, WATCH_OWNERS
+from adapters.postgres.notifications import ChangeListener
 from adapters.postgres.repository import SqlTaskRepository, SqlTombstoneJanitor
+from application.events import ChangeHub
 from application.sync import (
     SYNC_TOKEN_LIFETIME,
     ChangePage,
@@ -333,6 +336,7 @@ async def _listening(url: str, heard: list[str]) -> asyncpg.Connection:
 async def test_writes_notify_only_while_their_owner_is_leased(
     repository: SqlTaskRepository, database: Database, engine: AsyncEngine, direct_database_url: str
 ) -> None:
+    await _unleased(engine, "alice", "bob", "carol")
     heard: list[str] = []
     listener = await _listening(direct_database_url, heard)
     try:
@@ -355,30 +359,77 @@ async def test_writes_notify_only_while_their_owner_is_leased(
         await listener.close()
 
 
-async def test_a_new_lease_waits_for_the_owners_write_in_flight(
-    repository: SqlTaskRepository, database: Database, direct_database_url: str
-) -> None:
-    # The write has its place but has not committed: the lease (and the wake after it) must come
-    # after its commit, or the stream would read before the change and never hear of it.
-    dsn = DatabaseOptions.from_url(direct_database_url).url.set(drivername="postgresql")
-    writer = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    try:
-        await writer.execute(
-            "BEGIN; INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
-            " VALUES ('alice', 'in flight', false, now(), now(), 1)"
+async def _unleased(engine: AsyncEngine, *owners: str) -> None:
+    """No lease for these owners (another test, or a server of the e2e tests, may hold one)."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM task_watches WHERE user_id = ANY (:owners)"), {"owners": list(owners)}
         )
-        leasing = asyncio.create_task(database.fetch(WATCH_OWNERS.call, "", ["alice"], 30))
-        for _ in range(200):
-            waiting = await writer.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
-                " AND query LIKE '%taskapi_watch_owners%'"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.02)
-        assert waiting == 1
-        assert not leasing.done()
+
+
+async def _leases(database: Database, *owners: str) -> dict[str, str]:
+    rows = await database.fetch(WATCH_OWNERS.call, "", list(owners), 30)
+    return {row["owner"]: row["lease"] for row in rows}
+
+
+async def _writing(url: str, owner: str) -> asyncpg.Connection:
+    """A connection holding ``owner``'s lock: a write of theirs that has not committed yet."""
+    dsn = DatabaseOptions.from_url(url).url.set(drivername="postgresql")
+    writer = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    await writer.execute("BEGIN")
+    await writer.execute(
+        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
+        " VALUES ($1, 'in flight', false, now(), now(), 1)",
+        owner,
+    )
+    return writer
+
+
+async def test_a_lease_is_taken_under_its_owners_lock_or_left_for_later(
+    database: Database, engine: AsyncEngine, direct_database_url: str
+) -> None:
+    # A write with its place but not committed holds alice's lock: her lease must wait until it
+    # commits (else the wake after the lease could read before it, and its commit NOTIFY nobody),
+    # but nobody else's lease may wait for her.
+    await _unleased(engine, "alice", "bob")
+    writer = await _writing(direct_database_url, "alice")
+    try:
+        assert await _leases(database, "alice", "bob") == {"alice": "busy", "bob": "taken"}
         await writer.execute("COMMIT")
-        await leasing
     finally:
         await writer.close()
+    assert await _leases(database, "alice", "bob") == {"alice": "taken", "bob": "extended"}
+    async with engine.begin() as connection:  # about to run out: taken again, under the lock
+        await connection.execute(text("UPDATE task_watches SET until = now() + interval '5s'"))
+    assert await _leases(database, "alice") == {"alice": "taken"}
+
+
+async def test_the_listener_wakes_streams_and_is_not_held_up_by_a_busy_owner(
+    repository: SqlTaskRepository, database: Database, engine: AsyncEngine, direct_database_url: str
+) -> None:
+    await _unleased(engine, "alice", "bob")
+    hub = ChangeHub()
+    listener = asyncio.create_task(
+        ChangeListener(DatabaseOptions.from_url(direct_database_url), hub).run()
+    )
+    writer = await _writing(direct_database_url, "alice")
+    try:
+        with hub.subscribe(ALICE) as alice, hub.subscribe(BOB) as bob:
+            for _ in range(250):  # bob's lease, while alice's lock is held
+                if await database.fetch("SELECT FROM task_watches WHERE user_id = 'bob'"):
+                    break
+                await asyncio.sleep(0.02)
+            bob.clear()
+            await add(repository, "bob's", owner=BOB)
+            await asyncio.wait_for(bob.wait(), 5)
+            alice.clear()
+            await writer.execute("COMMIT")  # her lease is taken now, then her streams read
+            await asyncio.wait_for(alice.wait(), 5)
+            alice.clear()
+            await add(repository, "alice's")
+            await asyncio.wait_for(alice.wait(), 5)
+    finally:
+        await writer.close()
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener

@@ -156,6 +156,13 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
             )
         )
         await connection.execute(text("DELETE FROM tasks WHERE title = 'gone'"))
+        await connection.execute(  # both stream their changes
+            text(
+                "INSERT INTO task_watches (user_id, until)"
+                " SELECT u, now() + interval '1 minute' FROM unnest(ARRAY['alice', 'bob']) AS u"
+                " ON CONFLICT (user_id) DO NOTHING"
+            )
+        )
     refused = taskapi("delete-user", "alice", cwd=tmp_path, DATABASE_URL=database_url)
     assert refused.returncode == 2
     assert "add --yes" in refused.stderr
@@ -173,6 +180,12 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
         assert [row.user_id for row in keys] == ["bob"]
         tombstones = await connection.execute(text("SELECT DISTINCT user_id FROM task_tombstones"))
         assert [row.user_id for row in tombstones] == ["bob"]  # and no trace of alice's deletions
+        counts = await connection.execute(text("SELECT user_id, tasks FROM task_counts"))
+        assert sorted(tuple(row) for row in counts) == [("alice2", 1), ("bob", 1)]
+        watches = await connection.execute(text("SELECT user_id FROM task_watches"))
+        watched = {row.user_id for row in watches}
+        assert "bob" in watched
+        assert "alice" not in watched
     # Pooler mode too (a "-pooler" host, or DATABASE_POOLER): the dialect's arguments stay out.
     again = taskapi(
         "delete-user",

@@ -602,18 +602,3 @@ async def test_each_owners_count_follows_every_writer_and_gives_the_unfiltered_t
         await connection.execute(text("TRUNCATE tasks"))
     assert await _counts(engine) == {}
     assert (await repository.list(ALICE, limit=1)).total == 0
-
-
-async def test_the_count_holds_when_a_create_fails_after_counting(
-    repository: SqlTaskRepository, engine: AsyncEngine
-) -> None:
-    await repository.add(draft("kept"), at=at(0))
-    with pytest.raises(IntegrityError):  # refused by a CHECK after the trigger counted it
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version)"
-                    " VALUES ('alice', '  untrimmed  ', false, now(), now(), 1)"
-                )
-            )
-    assert await _counts(engine) == {"alice": 1}

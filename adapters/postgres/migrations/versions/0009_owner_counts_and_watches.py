@@ -216,20 +216,26 @@ RETURN QUERY SELECT true, NULL::TEXT, (stored).*;
 END
 $function$""",
     r"""CREATE OR REPLACE FUNCTION taskapi_watch_owners(p_owner TEXT, p_owners TEXT[], p_seconds INTEGER)
-RETURNS VOID
+RETURNS TABLE (owner TEXT, lease TEXT)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET role = taskapi_app
 AS $function$
 #variable_conflict use_column
 BEGIN
 PERFORM set_config('taskapi.user_id', p_owner, true);
-FOREACH p_owner IN ARRAY ARRAY(SELECT o FROM unnest(p_owners) AS o ORDER BY hashtextextended(o, 0)) LOOP
+FOREACH p_owner IN ARRAY p_owners LOOP
 PERFORM set_config('taskapi.user_id', p_owner, true);
-UPDATE task_watches SET until=greatest(task_watches.until, now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds)) WHERE task_watches.user_id = p_owner AND task_watches.until > now();
-IF NOT FOUND THEN
-PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));
+owner := p_owner;
+UPDATE task_watches SET until=greatest(task_watches.until, now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds)) WHERE task_watches.user_id = p_owner AND task_watches.until > now() + interval '10 seconds';
+IF FOUND THEN
+lease := 'extended';
+ELSIF pg_try_advisory_xact_lock(hashtextextended(p_owner, 0)) THEN
 INSERT INTO task_watches (user_id, until) VALUES (p_owner, (now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds))) ON CONFLICT (user_id) DO UPDATE SET until = excluded.until;
+lease := 'taken';
+ELSE
+lease := 'busy';
 END IF;
+RETURN NEXT;
 END LOOP;
 END
 $function$""",
@@ -254,19 +260,29 @@ def upgrade() -> None:
         ("task_watches", "user_id TEXT PRIMARY KEY, until TIMESTAMP WITH TIME ZONE NOT NULL"),
     ):
         op.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
-        op.execute(f"GRANT SELECT, INSERT, UPDATE ON {table} TO {API_ROLE}")
-    # No write to tasks between the count and the triggers that keep it from then on.
+        # DELETE: `taskapi delete-user` removes the user's rows, as the API role.
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}")
+    # No write to tasks between the count and the triggers that keep it from then on. Queued
+    # behind a long writer, the lock request would hold up every write after it: give up instead
+    # (run the migration again).
+    op.execute("SET LOCAL lock_timeout = '3s'")
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
+    op.execute("RESET lock_timeout")
     op.execute(TASK_CHANGED)
     op.execute(TASK_DELETED)
     for ddl in (TASKS_INSERTED, TASKS_DELETED, TASK_MOVED, TASKS_TRUNCATED):
         op.execute(ddl)
     for trigger in TRIGGERS:
         op.execute(f"CREATE OR REPLACE TRIGGER {trigger}")
+    # Counted afresh (a run again too). A role that row-level security would hide rows from
+    # fails here, loudly, instead of counting nothing.
+    op.execute("SET LOCAL row_security = off")
+    op.execute("DELETE FROM task_counts")
     op.execute(
         "INSERT INTO task_counts (user_id, tasks) SELECT user_id, count(*) FROM tasks"
-        " GROUP BY user_id ON CONFLICT (user_id) DO UPDATE SET tasks = excluded.tasks"
+        " GROUP BY user_id"
     )
+    op.execute("RESET row_security")
     for table in ("task_counts", "task_watches"):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
