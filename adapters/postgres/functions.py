@@ -125,6 +125,10 @@ def _sql(element: ClauseElement | TypeEngine[Any]) -> str:
 _TASK_TABLE_COLUMNS: Final = ", ".join(f"{c.name} {_sql(c.type)}" for c in TASK_COLUMNS)
 
 
+# Makes p_owner's rows the visible ones, to the end of the transaction.
+_AS_OWNER: Final = f"PERFORM set_config('{OWNER_SETTING}', p_owner, true);"
+
+
 @dataclass(frozen=True)
 class SqlFunction:
     """One repository operation as a PL/pgSQL function, and how to call it."""
@@ -161,7 +165,7 @@ class SqlFunction:
             "#variable_conflict use_column\n"
             f"{declare}"
             "BEGIN\n"
-            f"PERFORM set_config('{OWNER_SETTING}', p_owner, true);\n"
+            f"{_AS_OWNER}\n"
             f"{self.body}\n"
             "END\n"
             "$function$"
@@ -323,7 +327,8 @@ LIST_TAGS: Final = SqlFunction(
 # pass the count, and every write so that the user's changes commit in the order of their place
 # in the change feed (the trigger of migration 0008 takes it too, for any other writer). Taken
 # before any row lock, so that two writers never wait for each other in opposite orders.
-_OWNERS_LOCK: Final = "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));"
+_OWNERS_LOCK_KEY: Final = "hashtextextended(p_owner, 0)"
+_OWNERS_LOCK: Final = f"PERFORM pg_advisory_xact_lock({_OWNERS_LOCK_KEY});"
 
 # Over the limit, the exception undoes the whole call (a claimed idempotency key too).
 _WITHIN_LIMIT: Final = "\n".join(
@@ -507,7 +512,7 @@ CHANGED_OWNERS: Final = SqlFunction(
     body="\n".join(
         (
             "FOREACH p_owner IN ARRAY p_owners LOOP",
-            "PERFORM set_config('taskapi.user_id', p_owner, true);",
+            _AS_OWNER,
             f"IF EXISTS (SELECT FROM {_tasks.name} WHERE user_id = p_owner"
             " AND change_seq > p_after_seq)",
             f"OR EXISTS (SELECT FROM {_tombstones.name} WHERE user_id = p_owner"
@@ -537,7 +542,7 @@ WATCH_OWNERS: Final = SqlFunction(
     body="\n".join(
         (
             "FOREACH p_owner IN ARRAY p_owners LOOP",
-            "PERFORM set_config('taskapi.user_id', p_owner, true);",
+            _AS_OWNER,
             "owner := p_owner;",
             _sql(
                 update(_watches)
@@ -550,7 +555,7 @@ WATCH_OWNERS: Final = SqlFunction(
             + ";",
             "IF FOUND THEN",
             "lease := 'extended';",
-            "ELSIF pg_try_advisory_xact_lock(hashtextextended(p_owner, 0)) THEN",
+            f"ELSIF pg_try_advisory_xact_lock({_OWNERS_LOCK_KEY}) THEN",
             _sql(
                 pg_insert(_watches)
                 .values(user_id=_OWNER, until=_LEASE_END)

@@ -5,9 +5,10 @@ Revises: 0008
 Create Date: 2026-11-30
 
 ``task_counts`` holds each owner's number of tasks, kept by statement triggers on the tasks (under
-the owner's lock, which the row triggers take; emptied by a TRUNCATE of tasks): the task limit and an unfiltered listing's total read
-one row instead of counting up to 10,000. The upgrade fills it while holding writes to ``tasks``
-off (SHARE ROW EXCLUSIVE; reads go on), for the one GROUP BY the count takes.
+the owner's lock, which the row triggers take; emptied by a TRUNCATE of tasks): the task limit
+and an unfiltered listing's total read one row instead of counting up to 10,000. The upgrade
+fills it while holding writes to ``tasks`` off (SHARE ROW EXCLUSIVE; reads go on), for the one
+GROUP BY the count takes.
 
 ``task_watches`` holds, per owner, until when some process streams their changes; the listener
 of each process renews the lease of its streaming owners (``taskapi_watch_owners``). The change
