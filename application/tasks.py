@@ -7,7 +7,8 @@ A change is decided by the entity and stored by the repository: the use case loa
 the entity for the changed task, and saves it on condition that nobody saved another version in
 between. A missed save is retried from a fresh load (the last write wins), unless the client
 named the versions it expects (``If-Match``): then the fresh load answers ``StaleVersion``. The
-task this process saved last stands in for the load while it is current (``LastSaved``).
+task as this process last read or saved it stands in for the load while it is current
+(``RecentTasks``).
 """
 
 from __future__ import annotations
@@ -194,19 +195,22 @@ def _fingerprint(
 class GetTask:
     """Fetch one of the owner's tasks."""
 
-    def __init__(self, repository: TaskRepository) -> None:
+    def __init__(self, repository: TaskRepository, recent_tasks: RecentTasks) -> None:
         self._repository = repository
+        self._recent_tasks = recent_tasks
 
     async def execute(self, owner: UserId, task_id: int) -> Task:
         """Return the task; raises ``TaskNotFound`` if the owner has no task with this id."""
         task = await self._repository.get(owner, task_id)
         if task is None:
             raise TaskNotFound(task_id)
+        # A client reads a task, then changes it (with its ETag): that change needs no load.
+        self._recent_tasks.remember(task)
         return task
 
 
-class LastSaved:
-    """The tasks this process saved last, kept as the first guess of their next change.
+class RecentTasks:
+    """The tasks as this process last read or saved them: the first guess of their next change.
 
     A change must start from the task as stored, and loading it costs a round trip. The save is
     conditional on the version the change started from, so a guess that is no longer current
@@ -222,11 +226,11 @@ class LastSaved:
         self._characters = 0
 
     def get(self, owner: UserId, task_id: int) -> Task | None:
-        """The task as this process last saved it, if it still remembers it."""
+        """The task as this process last read or saved it, if it still remembers it."""
         return self._tasks.get((owner, task_id))
 
     def remember(self, task: Task) -> None:
-        """Keep ``task``, just saved, as the guess for its next change."""
+        """Keep ``task``, just read or saved, as the guess for its next change."""
         self._forget((task.owner, task.id))
         self._characters += _text_size(task)
         self._tasks[(task.owner, task.id)] = task
@@ -249,7 +253,7 @@ def _text_size(task: Task) -> int:
 
 async def _change(
     repository: TaskRepository,
-    last_saved: LastSaved,
+    recent_tasks: RecentTasks,
     owner: UserId,
     task_id: int,
     *,
@@ -261,7 +265,7 @@ async def _change(
     A change starts from the task as this process last saved it when it can; anything decided
     on that guess alone (a 412, or "nothing to change") is confirmed by a fresh load first.
     """
-    guess = last_saved.get(owner, task_id)
+    guess = recent_tasks.get(owner, task_id)
     for _ in range(SAVE_ATTEMPTS):
         fresh = guess is None
         task = await repository.get(owner, task_id) if guess is None else guess
@@ -279,7 +283,7 @@ async def _change(
             continue
         saved = await repository.save(changed, expected_version=task.version)
         if saved is not None:
-            last_saved.remember(saved)
+            recent_tasks.remember(saved)
             return saved
     raise WriteContention()
 
@@ -287,10 +291,10 @@ async def _change(
 class UpdateTask:
     """Apply an edit (any of title, description, completed) to one of the owner's tasks."""
 
-    def __init__(self, repository: TaskRepository, clock: Clock, last_saved: LastSaved) -> None:
+    def __init__(self, repository: TaskRepository, clock: Clock, recent_tasks: RecentTasks) -> None:
         self._repository = repository
         self._clock = clock
-        self._last_saved = last_saved
+        self._recent_tasks = recent_tasks
 
     async def execute(
         self,
@@ -307,7 +311,7 @@ class UpdateTask:
         """
         return await _change(
             self._repository,
-            self._last_saved,
+            self._recent_tasks,
             owner,
             task_id,
             change=lambda task: task.edit(changes, at=self._clock.now()),
@@ -318,10 +322,10 @@ class UpdateTask:
 class CompleteTask:
     """Mark one of the owner's tasks complete (idempotently: a complete task is not written)."""
 
-    def __init__(self, repository: TaskRepository, clock: Clock, last_saved: LastSaved) -> None:
+    def __init__(self, repository: TaskRepository, clock: Clock, recent_tasks: RecentTasks) -> None:
         self._repository = repository
         self._clock = clock
-        self._last_saved = last_saved
+        self._recent_tasks = recent_tasks
 
     async def execute(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
@@ -333,7 +337,7 @@ class CompleteTask:
         """
         return await _change(
             self._repository,
-            self._last_saved,
+            self._recent_tasks,
             owner,
             task_id,
             change=lambda task: task.complete(at=self._clock.now()),
@@ -344,9 +348,9 @@ class CompleteTask:
 class DeleteTask:
     """Delete one of the owner's tasks for good."""
 
-    def __init__(self, repository: TaskRepository, last_saved: LastSaved) -> None:
+    def __init__(self, repository: TaskRepository, recent_tasks: RecentTasks) -> None:
         self._repository = repository
-        self._last_saved = last_saved
+        self._recent_tasks = recent_tasks
 
     async def execute(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
@@ -357,6 +361,6 @@ class DeleteTask:
         one of ``expected_versions`` (when given).
         """
         deleted = await self._repository.delete(owner, task_id, expected_versions=expected_versions)
-        self._last_saved.forget(owner, task_id)  # deleted is gone, from memory too
+        self._recent_tasks.forget(owner, task_id)  # deleted is gone, from memory too
         if not deleted:
             raise TaskNotFound(task_id)

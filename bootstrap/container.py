@@ -36,10 +36,10 @@ from application.tasks import (
     CreateTask,
     DeleteTask,
     GetTask,
-    LastSaved,
     ListChanges,
     ListTags,
     ListTasks,
+    RecentTasks,
     UpdateTask,
 )
 from bootstrap.settings import ConfigError, Settings
@@ -205,12 +205,12 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         max_tasks=settings.provided.tasks_per_user_max,
     )
-    get_task = providers.Singleton(GetTask, repository=repository)
-    last_saved = providers.Singleton(LastSaved)
+    recent_tasks = providers.Singleton(RecentTasks)
+    get_task = providers.Singleton(GetTask, repository=repository, recent_tasks=recent_tasks)
     update_task = providers.Singleton(
-        UpdateTask, repository=repository, clock=clock, last_saved=last_saved
+        UpdateTask, repository=repository, clock=clock, recent_tasks=recent_tasks
     )
     complete_task = providers.Singleton(
-        CompleteTask, repository=repository, clock=clock, last_saved=last_saved
+        CompleteTask, repository=repository, clock=clock, recent_tasks=recent_tasks
     )
-    delete_task = providers.Singleton(DeleteTask, repository=repository, last_saved=last_saved)
+    delete_task = providers.Singleton(DeleteTask, repository=repository, recent_tasks=recent_tasks)

@@ -214,3 +214,31 @@ async def test_a_replica_whose_last_save_was_overtaken_by_the_other_loses_nothin
         True,
         6,
     )
+
+
+async def test_a_replica_that_read_a_task_before_the_other_changed_it_loses_nothing(
+    replicas: tuple[httpx.AsyncClient, httpx.AsyncClient], rows: Rows
+) -> None:
+    # A read is remembered as the guess of the next change too; the other replica's write makes
+    # it stale, which must not turn into a lost update or a wrong answer to If-Match.
+    a, b = replicas
+    created = await a.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    path = f"/api/alice/tasks/{assert_task_response(created, 201, user='alice')['id']}"
+    read = await a.get(path, headers=bearer())
+    assert read.headers["etag"] == '"1"'
+    by_b = await b.put(path, json={"description": "by B"}, headers=bearer())
+    assert by_b.headers["etag"] == '"2"'
+
+    stale = await a.put(
+        path, json={"title": "by A"}, headers={**bearer(), "If-Match": read.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == '"2"'
+    edited = await a.put(
+        path, json={"title": "by A"}, headers={**bearer(), "If-Match": by_b.headers["etag"]}
+    )
+    task = assert_task_response(edited, 200, user="alice")
+    assert (task["title"], task["description"], task["version"]) == ("by A", "by B", 3)
+    stored = await rows.get(int(path.rsplit("/", 1)[1]))
+    assert stored is not None
+    assert (stored["title"], stored["description"], stored["version"]) == ("by A", "by B", 3)

@@ -12,7 +12,8 @@ from application.tasks import (
     CompleteTask,
     CreateTask,
     DeleteTask,
-    LastSaved,
+    GetTask,
+    RecentTasks,
     UpdateTask,
 )
 from domain.errors import StaleVersion, TaskNotFound
@@ -48,9 +49,9 @@ async def a_task(repository: FakeTaskRepository, clock: FakeClock) -> Task:
 async def test_completing_a_complete_task_writes_nothing() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
-    done = await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
+    done = await CompleteTask(repository, clock, RecentTasks()).execute(ALICE, task.id)
     clock.advance()
-    again = await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
+    again = await CompleteTask(repository, clock, RecentTasks()).execute(ALICE, task.id)
     assert again == done
     assert len(repository.saves) == 1
 
@@ -58,7 +59,7 @@ async def test_completing_a_complete_task_writes_nothing() -> None:
 async def test_a_save_is_conditional_on_the_version_that_was_loaded() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
-    await UpdateTask(repository, clock, LastSaved()).execute(
+    await UpdateTask(repository, clock, RecentTasks()).execute(
         ALICE, task.id, TaskChanges.create(title="new")
     )
     saved, expected = repository.saves[0]
@@ -69,7 +70,7 @@ async def test_a_save_is_conditional_on_the_version_that_was_loaded() -> None:
 async def test_a_lost_race_without_if_match_loads_again_and_the_last_write_wins() -> None:
     repository, clock = RacedRepository(races=2), FakeClock()
     task = await a_task(repository, clock)
-    edited = await UpdateTask(repository, clock, LastSaved()).execute(
+    edited = await UpdateTask(repository, clock, RecentTasks()).execute(
         ALICE, task.id, TaskChanges.create(description="mine")
     )
     # Two saves missed (versions 1 and 2 were overtaken); the third applied on version 3.
@@ -83,7 +84,7 @@ async def test_a_lost_race_under_if_match_is_a_stale_version() -> None:
     repository, clock = RacedRepository(races=1), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(StaleVersion) as raised:
-        await CompleteTask(repository, clock, LastSaved()).execute(
+        await CompleteTask(repository, clock, RecentTasks()).execute(
             ALICE, task.id, expected_versions=frozenset({1})
         )
     assert raised.value.current_version == 2
@@ -94,7 +95,7 @@ async def test_a_stale_if_match_is_refused_before_anything_is_saved() -> None:
     repository, clock = RacedRepository(races=0), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(StaleVersion):
-        await UpdateTask(repository, clock, LastSaved()).execute(
+        await UpdateTask(repository, clock, RecentTasks()).execute(
             ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({7})
         )
     assert repository.saves == []
@@ -104,7 +105,7 @@ async def test_endless_contention_gives_up_and_leaves_the_other_writes() -> None
     repository, clock = RacedRepository(races=SAVE_ATTEMPTS), FakeClock()
     task = await a_task(repository, clock)
     with pytest.raises(WriteContention):
-        await UpdateTask(repository, clock, LastSaved()).execute(
+        await UpdateTask(repository, clock, RecentTasks()).execute(
             ALICE, task.id, TaskChanges.create(title="x")
         )
     assert len(repository.saves) == SAVE_ATTEMPTS
@@ -116,7 +117,7 @@ async def test_a_task_deleted_while_being_changed_is_not_found() -> None:
     task = await a_task(repository, clock)
     del repository.tasks[task.id]
     with pytest.raises(TaskNotFound):
-        await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
+        await CompleteTask(repository, clock, RecentTasks()).execute(ALICE, task.id)
 
 
 class CountingRepository(FakeTaskRepository):
@@ -132,9 +133,9 @@ class CountingRepository(FakeTaskRepository):
 
 
 async def test_a_task_this_process_saved_last_is_changed_again_without_a_load() -> None:
-    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
     task = await a_task(repository, clock)
-    update = UpdateTask(repository, clock, last_saved)
+    update = UpdateTask(repository, clock, recent_tasks)
     await update.execute(ALICE, task.id, TaskChanges.create(title="one"))
     second = await update.execute(ALICE, task.id, TaskChanges.create(title="two"))
     assert repository.loads == 1
@@ -142,10 +143,40 @@ async def test_a_task_this_process_saved_last_is_changed_again_without_a_load() 
     assert repository.tasks[task.id] == second
 
 
-async def test_a_guess_overtaken_by_another_replica_misses_and_the_change_starts_again() -> None:
-    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+async def test_a_task_just_read_is_changed_without_another_load() -> None:
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
     task = await a_task(repository, clock)
-    update = UpdateTask(repository, clock, last_saved)
+    read = await GetTask(repository, recent_tasks).execute(ALICE, task.id)
+    edited = await UpdateTask(repository, clock, recent_tasks).execute(
+        ALICE, task.id, TaskChanges.create(title="edited"), expected_versions=frozenset({1})
+    )
+    assert repository.loads == 1  # the read's, none for the change
+    assert (read.version, edited.title, edited.version) == (1, "edited", 2)
+    assert repository.tasks[task.id] == edited
+
+
+async def test_a_read_overtaken_by_another_writer_only_costs_the_change_a_load() -> None:
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
+    task = await a_task(repository, clock)
+    await GetTask(repository, recent_tasks).execute(ALICE, task.id)
+    # Another writer changes it after the read: the guess (version 1) is out of date.
+    repository.tasks[task.id] = replace(task, description="theirs", version=2)
+    with pytest.raises(StaleVersion):
+        await UpdateTask(repository, clock, recent_tasks).execute(
+            ALICE, task.id, TaskChanges.create(title="mine"), expected_versions=frozenset({1})
+        )
+    edited = await UpdateTask(repository, clock, recent_tasks).execute(
+        ALICE, task.id, TaskChanges.create(title="mine")
+    )
+    assert (edited.title, edited.description, edited.version) == ("mine", "theirs", 3)
+    assert repository.tasks[task.id] == edited
+    assert repository.loads == 3  # the read, then a fresh load for each change
+
+
+async def test_a_guess_overtaken_by_another_replica_misses_and_the_change_starts_again() -> None:
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
+    task = await a_task(repository, clock)
+    update = UpdateTask(repository, clock, recent_tasks)
     await update.execute(ALICE, task.id, TaskChanges.create(title="mine"))
     # Another replica writes: this process's memory of the task is now out of date.
     current = repository.tasks[task.id]
@@ -161,9 +192,9 @@ async def test_a_guess_overtaken_by_another_replica_misses_and_the_change_starts
 
 
 async def test_a_412_or_nothing_to_change_is_never_decided_on_a_guess_alone() -> None:
-    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
     task = await a_task(repository, clock)
-    complete = CompleteTask(repository, clock, last_saved)
+    complete = CompleteTask(repository, clock, recent_tasks)
     done = await complete.execute(ALICE, task.id)
     # Another replica reopens it (version 3); this process still remembers it complete (2).
     repository.tasks[task.id] = replace(done, completed=False, completed_at=None, version=3)
@@ -172,35 +203,35 @@ async def test_a_412_or_nothing_to_change_is_never_decided_on_a_guess_alone() ->
     assert repository.tasks[task.id] == again
 
 
-async def test_last_saved_is_bounded_and_forgets_the_oldest_first() -> None:
-    last_saved, clock = LastSaved(max_entries=2), FakeClock()
+async def test_recent_tasks_are_bounded_and_forgets_the_oldest_first() -> None:
+    recent_tasks, clock = RecentTasks(max_entries=2), FakeClock()
     repository = FakeTaskRepository()
     tasks = [await a_task(repository, clock) for _ in range(3)]
     for task in tasks:
-        last_saved.remember(task)
-    assert last_saved.get(ALICE, tasks[0].id) is None
-    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]
+        recent_tasks.remember(task)
+    assert recent_tasks.get(ALICE, tasks[0].id) is None
+    assert recent_tasks.get(ALICE, tasks[2].id) == tasks[2]
 
 
-async def test_last_saved_is_bounded_in_text_too() -> None:
-    last_saved, clock = LastSaved(max_characters=12_000), FakeClock()
+async def test_recent_tasks_are_bounded_in_text_too() -> None:
+    recent_tasks, clock = RecentTasks(max_characters=12_000), FakeClock()
     repository = FakeTaskRepository()
     tasks = [replace(await a_task(repository, clock), description="d" * 5000) for _ in range(3)]
     for task in tasks:
-        last_saved.remember(task)
+        recent_tasks.remember(task)
     # 3 x 5005 characters is over the bound: the oldest went.
-    assert last_saved.get(ALICE, tasks[0].id) is None
-    assert last_saved.get(ALICE, tasks[1].id) == tasks[1]
-    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]
-    last_saved.remember(replace(tasks[1], description=None, version=2))
-    last_saved.remember(tasks[0])
-    assert last_saved.get(ALICE, tasks[2].id) == tasks[2]  # room again: nothing else went
+    assert recent_tasks.get(ALICE, tasks[0].id) is None
+    assert recent_tasks.get(ALICE, tasks[1].id) == tasks[1]
+    assert recent_tasks.get(ALICE, tasks[2].id) == tasks[2]
+    recent_tasks.remember(replace(tasks[1], description=None, version=2))
+    recent_tasks.remember(tasks[0])
+    assert recent_tasks.get(ALICE, tasks[2].id) == tasks[2]  # room again: nothing else went
 
 
 async def test_nothing_to_change_on_a_guess_is_confirmed_by_a_fresh_load() -> None:
-    repository, clock, last_saved = CountingRepository(), FakeClock(), LastSaved()
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
     task = await a_task(repository, clock)
-    complete = CompleteTask(repository, clock, last_saved)
+    complete = CompleteTask(repository, clock, recent_tasks)
     done = await complete.execute(ALICE, task.id)
     # Another replica reopens it; this process still remembers it complete.
     repository.tasks[task.id] = replace(done, completed=False, completed_at=None, version=3)
@@ -211,11 +242,11 @@ async def test_nothing_to_change_on_a_guess_is_confirmed_by_a_fresh_load() -> No
 
 
 async def test_a_deleted_task_is_forgotten() -> None:
-    repository, clock, last_saved = FakeTaskRepository(), FakeClock(), LastSaved()
+    repository, clock, recent_tasks = FakeTaskRepository(), FakeClock(), RecentTasks()
     task = await a_task(repository, clock)
-    saved = await UpdateTask(repository, clock, last_saved).execute(
+    saved = await UpdateTask(repository, clock, recent_tasks).execute(
         ALICE, task.id, TaskChanges.create(title="secret")
     )
-    assert last_saved.get(ALICE, task.id) == saved
-    await DeleteTask(repository, last_saved).execute(ALICE, task.id)
-    assert last_saved.get(ALICE, task.id) is None
+    assert recent_tasks.get(ALICE, task.id) == saved
+    await DeleteTask(repository, recent_tasks).execute(ALICE, task.id)
+    assert recent_tasks.get(ALICE, task.id) is None

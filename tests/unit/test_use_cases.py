@@ -11,8 +11,8 @@ from application.tasks import (
     CreateTask,
     DeleteTask,
     GetTask,
-    LastSaved,
     ListTasks,
+    RecentTasks,
     UpdateTask,
 )
 from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
@@ -70,7 +70,7 @@ async def test_list_returns_only_the_owners_tasks_in_creation_order(
 async def test_list_filters_and_limits(repository: FakeTaskRepository, clock: FakeClock) -> None:
     create = CreateTask(repository, clock)
     ids = [((await create.execute(ALICE, title=str(n))).task).id for n in range(5)]
-    await CompleteTask(repository, clock, LastSaved()).execute(ALICE, ids[1])
+    await CompleteTask(repository, clock, RecentTasks()).execute(ALICE, ids[1])
     list_tasks = ListTasks(repository)
     assert [
         t.id for t in (await list_tasks.execute(ALICE, where=TaskFilter(completed=True))).tasks
@@ -92,8 +92,8 @@ async def test_get_hides_other_users_tasks(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="bob's")).task
     with pytest.raises(TaskNotFound):
-        await GetTask(repository).execute(ALICE, task.id)
-    assert await GetTask(repository).execute(BOB, task.id) == task
+        await GetTask(repository, RecentTasks()).execute(ALICE, task.id)
+    assert await GetTask(repository, RecentTasks()).execute(BOB, task.id) == task
 
 
 async def test_update_applies_changes_and_bumps_version(
@@ -101,7 +101,7 @@ async def test_update_applies_changes_and_bumps_version(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="Buy milk")).task
     clock.advance()
-    updated = await UpdateTask(repository, clock, LastSaved()).execute(
+    updated = await UpdateTask(repository, clock, RecentTasks()).execute(
         ALICE, task.id, TaskChanges.create(title="Buy almond milk")
     )
     assert (updated.title, updated.version, updated.updated_at) == (
@@ -116,7 +116,7 @@ async def test_update_of_a_missing_or_foreign_task_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="bob's")).task
-    update = UpdateTask(repository, clock, LastSaved())
+    update = UpdateTask(repository, clock, RecentTasks())
     with pytest.raises(TaskNotFound):
         await update.execute(ALICE, task.id, TaskChanges.create(title="mine now"))
     with pytest.raises(TaskNotFound):
@@ -128,7 +128,7 @@ async def test_complete_twice_changes_nothing_the_second_time(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
-    complete = CompleteTask(repository, clock, LastSaved())
+    complete = CompleteTask(repository, clock, RecentTasks())
     clock.advance()
     first = await complete.execute(ALICE, task.id)
     clock.advance()
@@ -142,7 +142,7 @@ async def test_complete_of_a_foreign_task_is_not_found(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
-        await CompleteTask(repository, clock, LastSaved()).execute(ALICE, task.id)
+        await CompleteTask(repository, clock, RecentTasks()).execute(ALICE, task.id)
     assert repository.tasks[task.id].completed is False
 
 
@@ -150,7 +150,7 @@ async def test_delete_removes_and_then_is_not_found(
     repository: FakeTaskRepository, clock: FakeClock
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
-    delete = DeleteTask(repository, LastSaved())
+    delete = DeleteTask(repository, RecentTasks())
     await delete.execute(ALICE, task.id)
     assert repository.tasks == {}
     with pytest.raises(TaskNotFound):
@@ -162,7 +162,7 @@ async def test_delete_of_a_foreign_task_is_not_found_and_keeps_it(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(BOB, title="t")).task
     with pytest.raises(TaskNotFound):
-        await DeleteTask(repository, LastSaved()).execute(ALICE, task.id)
+        await DeleteTask(repository, RecentTasks()).execute(ALICE, task.id)
     assert task.id in repository.tasks
 
 
@@ -219,14 +219,14 @@ async def test_writes_honour_expected_versions(
 ) -> None:
     task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
     with pytest.raises(StaleVersion):
-        await UpdateTask(repository, clock, LastSaved()).execute(
+        await UpdateTask(repository, clock, RecentTasks()).execute(
             ALICE, task.id, TaskChanges.create(title="x"), expected_versions=frozenset({2})
         )
     with pytest.raises(StaleVersion):
-        await DeleteTask(repository, LastSaved()).execute(
+        await DeleteTask(repository, RecentTasks()).execute(
             ALICE, task.id, expected_versions=frozenset()
         )
-    done = await CompleteTask(repository, clock, LastSaved()).execute(
+    done = await CompleteTask(repository, clock, RecentTasks()).execute(
         ALICE, task.id, expected_versions=frozenset({1})
     )
     assert done.version == 2
