@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.orjson import OrjsonFormatter
+from pythonjsonlogger.json import JsonFormatter
 
 from adapters.http.context import stamp_log_records_with_request_id
 
 
 def configure_logging(level: str) -> None:
     """Send every logger's records to stdout as JSON lines at ``level``."""
-    # Every request writes an access line: orjson halves the cost of writing it, and records
-    # skip looking up the thread and process names that no line shows.
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        OrjsonFormatter(
+        JsonFormatter(
             "%(levelname)s %(name)s %(message)s",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",  # ISO 8601, UTC
