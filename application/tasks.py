@@ -248,7 +248,7 @@ class RecentTasks:
 
 
 def _text_size(task: Task) -> int:
-    return len(task.title) + len(task.description or "")
+    return len(task.title) + len(task.description or "") + sum(map(len, task.tags))
 
 
 async def _change(
@@ -262,8 +262,9 @@ async def _change(
 ) -> Task:
     """Let the entity decide, save on the version it started from; again if another save won.
 
-    A change starts from the task as this process last saved it when it can; anything decided
-    on that guess alone (a 412, or "nothing to change") is confirmed by a fresh load first.
+    A change starts from the task as this process last read or saved it when it can; anything
+    decided on that guess alone (a 412, or "nothing to change") is confirmed by a fresh load
+    first, and a fresh load replaces the guess for the next change.
     """
     guess = recent_tasks.get(owner, task_id)
     for _ in range(SAVE_ATTEMPTS):
@@ -271,7 +272,10 @@ async def _change(
         task = await repository.get(owner, task_id) if guess is None else guess
         guess = None
         if task is None:
+            recent_tasks.forget(owner, task_id)
             raise TaskNotFound(task_id)
+        if fresh:
+            recent_tasks.remember(task)
         if expected_versions is not None and task.version not in expected_versions:
             if fresh:
                 raise StaleVersion(task.version)

@@ -121,15 +121,20 @@ async def test_a_task_deleted_while_being_changed_is_not_found() -> None:
 
 
 class CountingRepository(FakeTaskRepository):
-    """Counts the loads, the round trips a remembered task saves."""
+    """Counts the loads (the round trips a remembered task saves) and the saves tried."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loads = 0
+        self.saves = 0
 
     async def get(self, owner: UserId, task_id: int) -> Task | None:
         self.loads += 1
         return await super().get(owner, task_id)
+
+    async def save(self, task: Task, *, expected_version: int) -> Task | None:
+        self.saves += 1
+        return await super().save(task, expected_version=expected_version)
 
 
 async def test_a_task_this_process_saved_last_is_changed_again_without_a_load() -> None:
@@ -170,7 +175,32 @@ async def test_a_read_overtaken_by_another_writer_only_costs_the_change_a_load()
     )
     assert (edited.title, edited.description, edited.version) == ("mine", "theirs", 3)
     assert repository.tasks[task.id] == edited
-    assert repository.loads == 3  # the read, then a fresh load for each change
+    # The read, then one fresh load after the stale guess missed; the second change starts from
+    # that load, not from the stale read again.
+    assert repository.loads == 2
+    assert repository.saves == 2  # the missed save and the second change's
+
+
+async def test_a_task_remembered_for_its_owner_is_never_a_guess_for_another_user() -> None:
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
+    task = await a_task(repository, clock)
+    await GetTask(repository, recent_tasks).execute(ALICE, task.id)
+    with pytest.raises(TaskNotFound):
+        await UpdateTask(repository, clock, recent_tasks).execute(
+            UserId("bob"), task.id, TaskChanges.create(title="bob's now")
+        )
+    assert (repository.saves, repository.tasks[task.id]) == (0, task)
+    assert recent_tasks.get(ALICE, task.id) == task
+
+
+async def test_a_task_deleted_by_another_replica_is_forgotten_when_a_change_finds_it_gone() -> None:
+    repository, clock, recent_tasks = CountingRepository(), FakeClock(), RecentTasks()
+    task = await a_task(repository, clock)
+    await GetTask(repository, recent_tasks).execute(ALICE, task.id)
+    del repository.tasks[task.id]  # another replica deleted it
+    with pytest.raises(TaskNotFound):
+        await CompleteTask(repository, clock, recent_tasks).execute(ALICE, task.id)
+    assert recent_tasks.get(ALICE, task.id) is None
 
 
 async def test_a_guess_overtaken_by_another_replica_misses_and_the_change_starts_again() -> None:
