@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +12,14 @@ from domain.text import (
     DESCRIPTION_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     clean_description,
+    clean_tag,
     clean_title,
+    refuse_control_characters,
 )
+
+EVERY_CHARACTER = [chr(point) for point in range(sys.maxunicode + 1)]
+UNSTORABLE = {char for char in EVERY_CHARACTER if unicodedata.category(char) in ("Cc", "Cs")}
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @pytest.mark.parametrize(
@@ -89,3 +98,37 @@ def test_a_title_is_either_refused_or_clean(raw: str) -> None:
 def test_printable_titles_of_legal_length_are_accepted(raw: str) -> None:
     if raw.strip() and len(raw.strip()) <= TITLE_MAX_LENGTH:
         assert clean_title(raw) == raw.strip()
+
+
+def test_exactly_the_control_characters_and_lone_surrogates_are_refused() -> None:
+    # Every other character of Unicode passes (in one text), and each of these is refused.
+    storable = "".join(char for char in EVERY_CHARACTER if char not in UNSTORABLE)
+    assert refuse_control_characters(storable, "q") == storable
+    assert len(UNSTORABLE) == 65 + 2048
+    for char in UNSTORABLE:
+        with pytest.raises(InvalidTask) as raised:
+            refuse_control_characters(f"a{char}b", "q")
+        kind = "unpaired surrogates" if 0xD800 <= ord(char) <= 0xDFFF else "control characters"
+        assert raised.value.message == f"must not contain {kind} (found U+{ord(char):04X})"
+
+
+def test_a_description_allows_exactly_tabs_and_line_breaks_of_the_control_characters() -> None:
+    refused = UNSTORABLE - set("\t\n\r")
+    storable = "".join(char for char in EVERY_CHARACTER if char not in refused)
+    for start in range(0, len(storable), DESCRIPTION_MAX_LENGTH):
+        piece = storable[start : start + DESCRIPTION_MAX_LENGTH]
+        assert clean_description(piece) == piece
+    for char in refused:
+        with pytest.raises(InvalidTask):
+            clean_description(f"a{char}b")
+
+
+def test_exactly_the_bidirectional_controls_are_refused_among_format_characters() -> None:
+    for char in (char for char in EVERY_CHARACTER if unicodedata.category(char) == "Cf"):
+        for check in (clean_title, clean_tag):
+            if char in BIDI_CONTROLS:
+                with pytest.raises(InvalidTask) as raised:
+                    check(f"a{char}b")
+                assert f"(found U+{ord(char):04X})" in raised.value.message
+            else:
+                assert check(f"a{char}b") == f"a{char}b"
