@@ -29,6 +29,7 @@ from application.listing import (
     TaskFilter,
     TaskPage,
 )
+from application.memory import Recent, task_text_size
 from application.ports import Clock, Creation, IdempotencyKey, TaskRepository
 from application.sync import (
     DEFAULT_CHANGES_PAGE,
@@ -220,10 +221,9 @@ class RecentTasks:
     """
 
     def __init__(self, max_entries: int = 10_000, max_characters: int = 2_000_000) -> None:
-        self._tasks: dict[tuple[UserId, int], Task] = {}
-        self._max_entries = max_entries
-        self._max_characters = max_characters
-        self._characters = 0
+        self._tasks: Recent[tuple[UserId, int], Task] = Recent(
+            task_text_size, max_entries, max_characters
+        )
 
     def get(self, owner: UserId, task_id: int) -> Task | None:
         """The task as this process last read or saved it, if it still remembers it."""
@@ -231,24 +231,11 @@ class RecentTasks:
 
     def remember(self, task: Task) -> None:
         """Keep ``task``, just read or saved, as the guess for its next change."""
-        self._forget((task.owner, task.id))
-        self._characters += _text_size(task)
-        self._tasks[(task.owner, task.id)] = task
-        while len(self._tasks) > self._max_entries or self._characters > self._max_characters:
-            self._forget(next(iter(self._tasks)))
+        self._tasks.put((task.owner, task.id), task)
 
     def forget(self, owner: UserId, task_id: int) -> None:
         """Drop what is remembered of this task (it was deleted)."""
-        self._forget((owner, task_id))
-
-    def _forget(self, key: tuple[UserId, int]) -> None:
-        gone = self._tasks.pop(key, None)
-        if gone is not None:
-            self._characters -= _text_size(gone)
-
-
-def _text_size(task: Task) -> int:
-    return len(task.title) + len(task.description or "") + sum(map(len, task.tags))
+        self._tasks.discard((owner, task_id))
 
 
 async def _change(

@@ -30,6 +30,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH
 from application.listing import QUERY_MAX_LENGTH
+from application.memory import Recent
 from application.sync import DEFAULT_CHANGES_PAGE, MAX_CHANGES_PAGE, Change, Upsert
 from application.tasks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from domain.task import Priority, Task, TaskChanges
@@ -84,9 +85,23 @@ def task_document(task: Task) -> dict[str, Any]:
     }
 
 
+# The JSON of the tasks last shown, each with the entity it shows: a task unchanged since is the
+# very same immutable entity again (``TaskEntities``), so its JSON need not be written anew. Matched
+# by identity, which this memory keeps valid by holding the entity; so it is right for any
+# application in the process, whatever its repository.
+_shown: Final[Recent[int, tuple[Task, bytes]]] = Recent(
+    lambda shown: len(shown[1]), max_entries=10_000, max_size=8 * 1024 * 1024
+)
+
+
 def task_json(task: Task) -> bytes:
-    """A task as JSON (orjson writes it three times faster than a pydantic model would)."""
-    return orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
+    """A task as JSON: ``task_document``, written by orjson."""
+    shown = _shown.get(task.id)
+    if shown is not None and shown[0] is task:
+        return shown[1]
+    body = orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
+    _shown.put(task.id, (task, body))
+    return body
 
 
 MAX_PAGE_BYTES: Final = 4 * 1024 * 1024
@@ -98,14 +113,10 @@ def tasks_json(tasks: Sequence[Task], max_bytes: int = MAX_PAGE_BYTES) -> tuple[
     It stops before its size would pass ``max_bytes`` (always holding at least one task): a
     thousand tasks with long descriptions would be 22 MB held in memory per slow reader.
     """
-    documents = [task_document(task) for task in tasks]
-    body = orjson.dumps(documents, option=orjson.OPT_UTC_Z)
-    if len(body) <= max_bytes:  # nearly always: one call for the whole page
-        return body, len(documents)
     parts: list[bytes] = []
-    size = 2
-    for document in documents:
-        part = orjson.dumps(document, option=orjson.OPT_UTC_Z)
+    size = 1  # "[", then each task with the comma or "]" after it
+    for task in tasks:
+        part = task_json(task)
         size += len(part) + 1
         if size > max_bytes and parts:
             break

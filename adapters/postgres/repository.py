@@ -39,7 +39,7 @@ from adapters.postgres.functions import (
     SAVE_TASK,
     TASK_LIMIT_SQLSTATE,
 )
-from adapters.postgres.mapper import to_domain
+from adapters.postgres.mapper import TaskEntities
 from adapters.postgres.row_security import BEGIN_AS_JANITOR, IDEMPOTENCY_KEY_LIFETIME
 from adapters.postgres.sql import compile_sql
 from adapters.postgres.tables import IdempotencyKeyRow, TaskTombstoneRow
@@ -95,6 +95,7 @@ class SqlTaskRepository:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._entities = TaskEntities()
 
     async def add(
         self,
@@ -107,7 +108,7 @@ class SqlTaskRepository:
         try:
             if idempotency is None:
                 rows = await self._database.fetch(INSERT_TASK.call, *_fields(task), at, max_tasks)
-                return Creation(to_domain(rows[0]), replayed=False)
+                return Creation(self._entities.to_domain(rows[0]), replayed=False)
             rows = await self._database.fetch(
                 CREATE_TASK_ONCE.call,
                 *_fields(task),
@@ -126,16 +127,16 @@ class SqlTaskRepository:
             raise
         [row] = rows
         if row["claimed"]:
-            return Creation(to_domain(row), replayed=False)
+            return Creation(self._entities.to_domain(row), replayed=False)
         if row["fingerprint"] != idempotency.fingerprint:
             raise IdempotencyConflict()
         if row["id"] is None:  # committed without its task: cannot happen, never guess
             raise IdempotencyInProgress()
-        return Creation(to_domain(row), replayed=True)
+        return Creation(self._entities.to_domain(row), replayed=True)
 
     async def get(self, owner: UserId, task_id: int) -> Task | None:
         rows = await self._database.fetch(GET_TASK.call, owner, task_id)
-        return to_domain(rows[0]) if rows else None
+        return self._entities.to_domain(rows[0]) if rows else None
 
     async def list(
         self,
@@ -165,7 +166,7 @@ class SqlTaskRepository:
             limit + 1,  # one more than asked tells whether another page follows
         )
         # An empty page is one row without a task, carrying only the total.
-        tasks = [to_domain(row) for row in rows if row["id"] is not None]
+        tasks = [self._entities.to_domain(row) for row in rows if row["id"] is not None]
         return TaskPage(
             tasks=tasks[:limit], total=int(rows[0]["total"]), has_more=len(tasks) > limit
         )
@@ -187,7 +188,7 @@ class SqlTaskRepository:
         )
         # No change is one row without a task, carrying only the feed's start and latest place.
         changes: list[Change] = [
-            Upsert(to_domain(row), row["change_seq"])
+            Upsert(self._entities.to_domain(row), row["change_seq"])
             if row["deleted_at"] is None
             else Deletion(row["id"], row["deleted_at"], row["change_seq"])
             for row in rows
@@ -216,7 +217,7 @@ class SqlTaskRepository:
             task.updated_at,
             task.version,
         )
-        return to_domain(rows[0]) if rows else None
+        return self._entities.to_domain(rows[0]) if rows else None
 
     async def delete(
         self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None

@@ -112,6 +112,27 @@ async def test_a_task_written_on_one_replica_is_read_changed_and_deleted_on_the_
     assert await rows.count() == 0
 
 
+async def test_a_replica_lists_what_the_other_changed_since_its_last_listing(
+    replicas: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, b = replicas
+    for title in ("first", "second"):
+        await a.post("/api/alice/tasks", json={"title": title}, headers=bearer())
+    before = await a.get("/api/alice/tasks", headers=bearer())
+    first, second = before.json()
+
+    changed = await b.put(
+        f"/api/alice/tasks/{second['id']}",
+        json={"title": "second, on B", "tags": ["b"]},
+        headers=bearer(),
+    )
+    assert changed.status_code == 200
+    after = await a.get("/api/alice/tasks", headers=bearer())
+    assert after.json() == [first, changed.json()]
+    assert after.json()[1]["title"] == "second, on B"
+    assert after.json()[1]["version"] == 2
+
+
 async def test_an_idempotency_key_used_on_one_replica_is_replayed_by_the_other(
     replicas: tuple[httpx.AsyncClient, httpx.AsyncClient], rows: Rows
 ) -> None:

@@ -59,6 +59,26 @@ async def test_add_returns_the_stored_task(repository: SqlTaskRepository) -> Non
     assert await repository.get(ALICE, task.id) == task
 
 
+async def test_an_unchanged_task_read_again_is_the_entity_built_before(
+    repository: SqlTaskRepository,
+) -> None:
+    kept = (await repository.add(draft("kept"), at=at(1))).task
+    edited = (await repository.add(draft("edited"), at=at(2))).task
+    first = (await repository.list(ALICE)).tasks
+    assert [task.id for task in first] == [kept.id, edited.id]
+
+    saved = await repository.save(
+        edited.edit(TaskChanges.create(title="edited again"), at=at(3)),
+        expected_version=edited.version,
+    )
+    second = (await repository.list(ALICE)).tasks
+    assert second[0] is first[0]
+    assert second[1] is not first[1]
+    assert (second[1].title, second[1].version) == ("edited again", 2)
+    assert second[1] == saved
+    assert await repository.get(ALICE, kept.id) is first[0]
+
+
 async def test_get_is_scoped_by_owner(repository: SqlTaskRepository) -> None:
     task = (await repository.add(draft(owner=BOB), at=T0)).task
     assert await repository.get(ALICE, task.id) is None
@@ -437,7 +457,11 @@ async def test_an_idempotent_create_replays_the_first_response(
     assert again.replayed
     assert again.task == first.task
     assert again.task.created_at == T0  # microseconds survive the stored snapshot
-    assert (await repository.list(ALICE)).total == 1
+    # The snapshot replayed is not taken for the task as it is now.
+    listed = await repository.list(ALICE)
+    assert listed.total == 1
+    assert [(task.completed, task.version) for task in listed.tasks] == [(True, 2)]
+    assert await repository.get(ALICE, first.task.id) == listed.tasks[0]
     # Keys are per user: bob's same key is a new creation.
     bobs = await repository.add(draft("first", owner=BOB), at=T0, idempotency=KEY)
     assert not bobs.replayed

@@ -156,6 +156,33 @@ def test_tasks_are_written_with_microseconds_even_when_zero(microsecond: int) ->
     assert json.loads(tasks_json([task])[0]) == [written]
 
 
+def test_a_page_holds_every_task_that_fits_its_cap_exactly_and_at_least_one() -> None:
+    moment = datetime(2026, 1, 14, 9, 30, 0, 1, tzinfo=UTC)
+    tasks = [
+        Task(
+            id=number,
+            owner=UserId("alice"),
+            title=f"task {number}",
+            description=None,
+            completed=False,
+            completed_at=None,
+            created_at=moment,
+            updated_at=moment,
+            version=1,
+        )
+        for number in range(1, 4)
+    ]
+    whole, shown = tasks_json(tasks)
+    assert shown == 3
+    assert [task["id"] for task in json.loads(whole)] == [1, 2, 3]
+    two = len(tasks_json(tasks[:2])[0])
+    assert tasks_json(tasks, max_bytes=len(whole)) == (whole, 3)
+    assert tasks_json(tasks, max_bytes=len(whole) - 1)[1] == 2
+    assert tasks_json(tasks, max_bytes=two) == (tasks_json(tasks[:2])[0], 2)
+    assert tasks_json(tasks, max_bytes=two - 1)[1] == 1
+    assert tasks_json(tasks, max_bytes=1) == (b"[" + task_json(tasks[0]) + b"]", 1)
+
+
 def test_a_cursor_fits_the_longest_user_id_and_title() -> None:
     owner = "\U0001f642" * 255
     position = ListPosition("\U0001f600" * 500, 2**63 - 1)

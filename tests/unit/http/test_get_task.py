@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 
 from tests.e2e.helpers import assert_problem, assert_task_response, create
+from tests.fakes import FakeTaskRepository
 from tests.tokens import bearer
 from tests.unit.http.conftest import StoredTasks
 
@@ -17,6 +20,26 @@ async def test_us3_s1_get_returns_the_complete_task(client: httpx.AsyncClient) -
     task = assert_task_response(response, 200, user="alice")
     assert task == created
     assert response.headers["etag"] == '"1"'
+
+
+async def test_a_task_is_shown_as_it_is_now_whatever_was_shown_before_under_its_id(
+    client: httpx.AsyncClient, repository: FakeTaskRepository
+) -> None:
+    # The JSON last written for a task is reused only for that very entity: here another entity
+    # comes under the same id and even the same version, and it is what the answer shows.
+    created = await create(client, "alice", "Buy milk")
+    path = f"/api/alice/tasks/{created['id']}"
+    assert (await client.get(path, headers=bearer())).json() == created
+    listed = await client.get("/api/alice/tasks", headers=bearer())
+    assert listed.json() == [created]
+
+    stored = repository.tasks[created["id"]]
+    repository.tasks[created["id"]] = replace(stored, title="Buy oat milk", tags=("shop",))
+
+    expected = {**created, "title": "Buy oat milk", "tags": ["shop"]}
+    shown = await client.get(path, headers=bearer())
+    assert assert_task_response(shown, 200, user="alice") == expected
+    assert (await client.get("/api/alice/tasks", headers=bearer())).json() == [expected]
 
 
 async def test_us3_s2_missing_task_is_404(client: httpx.AsyncClient) -> None:
