@@ -99,7 +99,8 @@ def task_json(task: Task) -> bytes:
     shown = _shown.get(task.id)
     if shown is not None and shown[0] is task:
         return shown[1]
-    body = orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)
+    # orjson's bytes keep the whole buffer it wrote into (4 KiB): what is kept is a copy to size.
+    body = memoryview(orjson.dumps(task_document(task), option=orjson.OPT_UTC_Z)).tobytes()
     _shown.put(task.id, (task, body))
     return body
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -181,6 +182,33 @@ def test_a_page_holds_every_task_that_fits_its_cap_exactly_and_at_least_one() ->
     assert tasks_json(tasks, max_bytes=two) == (tasks_json(tasks[:2])[0], 2)
     assert tasks_json(tasks, max_bytes=two - 1)[1] == 1
     assert tasks_json(tasks, max_bytes=1) == (b"[" + task_json(tasks[0]) + b"]", 1)
+
+
+def test_the_json_kept_of_the_tasks_shown_takes_about_its_own_size() -> None:
+    moment = datetime(2026, 1, 14, 9, 30, 0, 1, tzinfo=UTC)
+    tasks = [
+        Task(
+            id=10_000_000 + number,
+            owner=UserId("alice"),
+            title=f"task {number}",
+            description=None,
+            completed=False,
+            completed_at=None,
+            created_at=moment,
+            updated_at=moment,
+            version=1,
+        )
+        for number in range(1000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        written = sum(len(task_json(task)) for task in tasks)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # The JSON (~260 bytes a task) and the memory's entry, not orjson's 4 KiB buffer each.
+    assert kept < written + 1000 * 400
 
 
 def test_a_cursor_fits_the_longest_user_id_and_title() -> None:
