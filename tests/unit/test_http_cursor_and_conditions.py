@@ -157,22 +157,24 @@ def test_tasks_are_written_with_microseconds_even_when_zero(microsecond: int) ->
     assert json.loads(tasks_json([task])[0]) == [written]
 
 
-def test_a_page_holds_every_task_that_fits_its_cap_exactly_and_at_least_one() -> None:
+def open_task(task_id: int) -> Task:
+    """An incomplete task of alice's, titled after its id, written at a moment with microseconds."""
     moment = datetime(2026, 1, 14, 9, 30, 0, 1, tzinfo=UTC)
-    tasks = [
-        Task(
-            id=number,
-            owner=UserId("alice"),
-            title=f"task {number}",
-            description=None,
-            completed=False,
-            completed_at=None,
-            created_at=moment,
-            updated_at=moment,
-            version=1,
-        )
-        for number in range(1, 4)
-    ]
+    return Task(
+        id=task_id,
+        owner=UserId("alice"),
+        title=f"task {task_id}",
+        description=None,
+        completed=False,
+        completed_at=None,
+        created_at=moment,
+        updated_at=moment,
+        version=1,
+    )
+
+
+def test_a_page_holds_every_task_that_fits_its_cap_exactly_and_at_least_one() -> None:
+    tasks = [open_task(number) for number in range(1, 4)]
     whole, shown = tasks_json(tasks)
     assert shown == 3
     assert [task["id"] for task in json.loads(whole)] == [1, 2, 3]
@@ -185,21 +187,7 @@ def test_a_page_holds_every_task_that_fits_its_cap_exactly_and_at_least_one() ->
 
 
 def test_the_json_kept_of_the_tasks_shown_takes_about_its_own_size() -> None:
-    moment = datetime(2026, 1, 14, 9, 30, 0, 1, tzinfo=UTC)
-    tasks = [
-        Task(
-            id=10_000_000 + number,
-            owner=UserId("alice"),
-            title=f"task {number}",
-            description=None,
-            completed=False,
-            completed_at=None,
-            created_at=moment,
-            updated_at=moment,
-            version=1,
-        )
-        for number in range(1000)
-    ]
+    tasks = [open_task(10_000_000 + number) for number in range(1000)]
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
