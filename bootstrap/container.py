@@ -108,22 +108,35 @@ CURSOR_KEY_LABEL = b"taskapi/cursor/v1"
 CURSOR_KEY_FROM_DATABASE_URL_LABEL = b"taskapi/cursor/v1/from-database-url"
 
 
-def _cursor_key(settings: Settings) -> bytes:
-    """The HMAC key of page cursors: the same in every replica, never a token-signing key.
+def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
+    """The keys of page cursors and sync tokens: the same in every replica, never a signing key.
 
-    From ``CURSOR_SECRET`` if set, else from ``JWT_SECRET``, else from the full ``DATABASE_URL``
-    (which holds the database password, and which every replica of one deployment shares).
+    The first seals: from ``CURSOR_SECRET`` if set, else from ``JWT_SECRET``, else from the full
+    ``DATABASE_URL`` (which holds the database password, and which every replica of one
+    deployment shares). Every key opens, so that tokens already handed out survive a rotation:
+    ``CURSOR_PREVIOUS_SECRETS``, the JWT secrets a ``CURSOR_SECRET`` took over from or
+    ``JWT_PREVIOUS_SECRETS`` lists, and the ``DATABASE_URL`` a secret took over from.
     """
-    if settings.cursor_secret is not None:
-        material, label = settings.cursor_secret.get_secret_value().encode(), CURSOR_KEY_LABEL
-    elif settings.jwt_secret is not None:
-        material, label = settings.jwt_secret.get_secret_value().encode(), CURSOR_KEY_LABEL
-    else:
-        if settings.database_url is None:
-            raise ConfigError("CURSOR_SECRET: not set, and no JWT_SECRET or DATABASE_URL to use")
-        material = settings.database_url.get_secret_value().encode()
-        label = CURSOR_KEY_FROM_DATABASE_URL_LABEL
-    return hmac.new(material, label, hashlib.sha256).digest()
+    cursor_previous = [item.get_secret_value() for item in settings.cursor_previous_secrets]
+    if cursor_previous and settings.cursor_secret is None:
+        raise ConfigError(
+            "CURSOR_PREVIOUS_SECRETS: set, but there is no CURSOR_SECRET they precede"
+        )
+    materials = [
+        *([settings.cursor_secret.get_secret_value()] if settings.cursor_secret else []),
+        *cursor_previous,
+        *([settings.jwt_secret.get_secret_value()] if settings.jwt_secret else []),
+        *(item.get_secret_value() for item in settings.jwt_previous_secrets),
+    ]
+    keys = [
+        hmac.new(item.encode(), CURSOR_KEY_LABEL, hashlib.sha256).digest() for item in materials
+    ]
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value().encode()
+        keys.append(hmac.new(url, CURSOR_KEY_FROM_DATABASE_URL_LABEL, hashlib.sha256).digest())
+    if not keys:
+        raise ConfigError("CURSOR_SECRET: not set, and no JWT_SECRET or DATABASE_URL to use")
+    return tuple(dict.fromkeys(keys))  # the first, then the rest, each once
 
 
 def _rate_limits(settings: Settings) -> RateLimits:
@@ -186,8 +199,8 @@ class Container(containers.DeclarativeContainer):
     token_verifier = providers.Singleton(
         CachedTokenVerifier, inner=providers.Singleton(_token_verifier, settings), clock=clock
     )
-    cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_key, settings))
-    sync_tokens = providers.Singleton(SyncTokenCodec, providers.Callable(_cursor_key, settings))
+    cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_keys, settings))
+    sync_tokens = providers.Singleton(SyncTokenCodec, providers.Callable(_cursor_keys, settings))
     change_hub = providers.Singleton(ChangeHub)
     change_source = providers.Singleton(_change_source, settings, database, change_hub)
     rate_limits = providers.Singleton(_rate_limits, settings)

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=0, ge=0, le=600)
     jwt_user_id_claim: str = Field(default="sub", min_length=1)
     cursor_secret: SecretStr | None = None
+    cursor_previous_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     jwt_previous_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -74,7 +75,11 @@ class Settings(BaseSettings):
     docs_enabled: bool = True
 
     _split = field_validator(
-        "jwt_algorithms", "cors_origins", "jwt_previous_secrets", mode="before"
+        "jwt_algorithms",
+        "cors_origins",
+        "jwt_previous_secrets",
+        "cursor_previous_secrets",
+        mode="before",
     )(_comma_list)
     _blank = field_validator(
         "database_url",
@@ -101,7 +106,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
         return value
 
-    @field_validator("jwt_previous_secrets")
+    @field_validator("jwt_previous_secrets", "cursor_previous_secrets")
     @classmethod
     def _each_long_enough(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
         if any(len(item.get_secret_value().encode()) < MIN_SECRET_BYTES for item in value):
@@ -171,7 +176,8 @@ class Settings(BaseSettings):
         """How to verify tokens; raises ``ConfigError`` when no usable key source is configured.
 
         ``JWT_SECRET`` takes the HS* algorithms of ``JWT_ALGORITHMS``, ``JWT_JWKS_URL`` the
-        asymmetric ones; at least one source, and at least one algorithm for it, are needed.
+        asymmetric ones; each configured source needs at least one, so that a list naming only
+        one kind never turns the other source off unnoticed.
         """
         secret = None if self.jwt_secret is None else self.jwt_secret.get_secret_value()
         previous = tuple(item.get_secret_value() for item in self.jwt_previous_secrets)
@@ -199,19 +205,19 @@ class Settings(BaseSettings):
             asymmetric = tuple(
                 name for name in self.jwt_algorithms if name in ASYMMETRIC_ALGORITHMS
             )
-        if not hmac and not asymmetric:
-            usable = [
-                *(["HS* with JWT_SECRET"] if secret is not None else []),
-                *(["EdDSA/ES*/RS*/PS* with JWT_JWKS_URL"] if url is not None else []),
-            ]
+        missing = [
+            *(["HS* for JWT_SECRET"] if secret is not None and not hmac else []),
+            *(["EdDSA/ES*/RS*/PS* for JWT_JWKS_URL"] if url is not None and not asymmetric else []),
+        ]
+        if missing:
             raise ConfigError(
-                f"JWT_ALGORITHMS: no algorithm usable with the configured keys "
-                f"(needs {' or '.join(usable)})"
+                f"JWT_ALGORITHMS: no algorithm for a configured key source "
+                f"(needs {' and '.join(missing)}; unset the source it should not use)"
             )
         return TokenVerification(
             secret=secret,
             hmac_algorithms=hmac,
-            jwks_url=url if asymmetric else None,
+            jwks_url=url,
             jwks_algorithms=asymmetric,
             previous_secrets=previous,
         )

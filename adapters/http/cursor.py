@@ -5,15 +5,19 @@ encrypted and authenticated (AES-GCM): the position it holds (a task's title, in
 never shows in a URL or a log, and a modified cursor, or one made for another user, filter or
 order, is refused (400). It can never select another user's page, and decoding it never touches
 the database. A sync token is sealed the same way, under a key of its own, and bound to its user.
+The codecs take several keys: the first seals, each one opens, so that the tokens clients keep
+(sync tokens, for 30 days) outlive a rotation of the secret behind the key.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -94,17 +98,21 @@ def _decoded(field: SortField, value: object) -> SortValue:
 
 
 class _Seal:
-    """AES-GCM under a key derived for one purpose: what it seals, only it opens."""
+    """AES-GCM under keys derived for one purpose: the first key seals, each opens."""
 
-    def __init__(self, key: bytes, purpose: bytes) -> None:
-        derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose).derive(key)
-        self._aead = AESGCM(derived)
+    def __init__(self, keys: Sequence[bytes], purpose: bytes) -> None:
+        if not keys:
+            raise ValueError("at least one key is needed")
+        self._aeads = tuple(
+            AESGCM(HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose).derive(key))
+            for key in keys
+        )
         self._purpose = purpose
 
     def seal(self, payload: list[object]) -> str:
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        return _b64(nonce + self._aead.encrypt(nonce, data, self._purpose))
+        return _b64(nonce + self._aeads[0].encrypt(nonce, data, self._purpose))
 
     def open(self, sealed_text: str, fields: int) -> list[object]:
         """The payload of ``fields`` values; raises ``InvalidCursor`` unless sealed here."""
@@ -112,20 +120,28 @@ class _Seal:
             raise InvalidCursor("is not valid")
         try:
             sealed = _unb64(sealed_text)
-            nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
-            payload = json.loads(self._aead.decrypt(nonce, ciphertext, self._purpose))
+            payload = json.loads(self._decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]))
         except (binascii.Error, ValueError, InvalidTag):
             raise InvalidCursor("is not valid") from None
         if not isinstance(payload, list) or len(payload) != fields:
             raise InvalidCursor("is not valid")
         return payload
 
+    def _decrypt(self, nonce: bytes, ciphertext: bytes) -> bytes:
+        for aead in self._aeads:
+            with contextlib.suppress(InvalidTag):
+                return aead.decrypt(nonce, ciphertext, self._purpose)
+        raise InvalidTag
+
 
 class CursorCodec:
-    """Encodes and checks cursors with a server-side key (shared by every replica)."""
+    """Encodes and checks cursors with server-side keys (shared by every replica).
 
-    def __init__(self, key: bytes) -> None:
-        self._seal = _Seal(key, _PURPOSE)
+    ``keys``: the first seals; each opens (earlier keys, during a rotation).
+    """
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self._seal = _Seal(keys, _PURPOSE)
 
     def encode(
         self, owner: str, where: TaskFilter, order: SortOrder, position: ListPosition
@@ -152,10 +168,13 @@ class CursorCodec:
 
 
 class SyncTokenCodec:
-    """Encodes and checks the change feed's sync tokens (``next``, ``since``, event ids)."""
+    """Encodes and checks the change feed's sync tokens (``next``, ``since``, event ids).
 
-    def __init__(self, key: bytes) -> None:
-        self._seal = _Seal(key, _SYNC_PURPOSE)
+    ``keys``: the first seals; each opens (earlier keys, during a rotation).
+    """
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self._seal = _Seal(keys, _SYNC_PURPOSE)
 
     def encode(self, owner: str, position: FeedPosition) -> str:
         """The token of ``position`` in ``owner``'s feed."""

@@ -18,7 +18,7 @@ from adapters.http.schemas import task_json, tasks_json, utc_timestamp
 from application.listing import ListPosition, SortField, SortOrder, TaskFilter
 from domain.task import Priority, Task, UserId
 
-CODEC = CursorCodec(b"k" * 32)
+CODEC = CursorCodec([b"k" * 32])
 EVERYTHING = TaskFilter()
 OLDEST = SortOrder()
 POSITION = ListPosition(datetime(2026, 1, 14, 9, 30, 0, 123456, tzinfo=UTC), 42)
@@ -74,7 +74,19 @@ def test_a_cursor_is_bound_to_its_user_filter_order_and_key() -> None:
     with pytest.raises(InvalidCursor, match="another filter or sort order"):
         CODEC.decode(cursor, "alice", EVERYTHING, SortOrder(SortField.UPDATED_AT))
     with pytest.raises(InvalidCursor, match="is not valid"):
-        CursorCodec(b"other key").decode(cursor, "alice", EVERYTHING, OLDEST)
+        CursorCodec([b"other key"]).decode(cursor, "alice", EVERYTHING, OLDEST)
+
+
+def test_earlier_keys_open_what_they_sealed_and_only_the_first_seals() -> None:
+    rotated = CursorCodec([b"new key", b"k" * 32])
+    sealed_before = CODEC.encode("alice", EVERYTHING, OLDEST, POSITION)
+    assert rotated.decode(sealed_before, "alice", EVERYTHING, OLDEST) == POSITION
+    sealed_after = rotated.encode("alice", EVERYTHING, OLDEST, POSITION)
+    assert CursorCodec([b"new key"]).decode(sealed_after, "alice", EVERYTHING, OLDEST) == POSITION
+    with pytest.raises(InvalidCursor, match="is not valid"):
+        CODEC.decode(sealed_after, "alice", EVERYTHING, OLDEST)
+    with pytest.raises(InvalidCursor, match="is not valid"):
+        CursorCodec([b"new key", b"older key"]).decode(sealed_before, "alice", EVERYTHING, OLDEST)
 
 
 @given(st.text(max_size=100))

@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.http.cursor import SyncTokenCodec
 from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.jwt.rules import JwtRules
 from application.errors import AuthenticationFailed
+from application.sync import FeedPosition
 from bootstrap.app import create_app, create_container
-from bootstrap.container import _cursor_key
+from bootstrap.container import _cursor_keys
 from bootstrap.settings import ConfigError, Settings, load_settings
 from tests.jwks import BETTER_AUTH_URL, JwksServer, SigningKey, hmac_token, jwks
 from tests.tokens import SECRET, make_token
@@ -73,6 +76,15 @@ def test_algorithms_follow_the_configured_key_sources(
         ({}, "JWT_SECRET"),
         ({"jwt_jwks_url": JWKS_URL, "jwt_algorithms": "HS256"}, "JWT_ALGORITHMS"),
         ({"jwt_secret": SECRET, "jwt_algorithms": "EdDSA,RS256"}, "JWT_ALGORITHMS"),
+        # Both sources, algorithms for only one: the other would be off without a word.
+        (
+            {"jwt_secret": SECRET, "jwt_jwks_url": JWKS_URL, "jwt_algorithms": "HS256"},
+            "JWT_ALGORITHMS",
+        ),
+        (
+            {"jwt_secret": SECRET, "jwt_jwks_url": JWKS_URL, "jwt_algorithms": "EdDSA"},
+            "JWT_ALGORITHMS",
+        ),
     ],
 )
 def test_unusable_combinations_are_one_line_errors(values: dict[str, Any], name: str) -> None:
@@ -91,6 +103,10 @@ def test_unusable_combinations_are_one_line_errors(values: dict[str, Any], name:
         ({"JWT_JWKS_URL": "auth.example.com/api/auth/jwks"}, "JWT_JWKS_URL"),
         ({"JWT_JWKS_CACHE_SECONDS": "0"}, "JWT_JWKS_CACHE_SECONDS"),
         ({"CURSOR_SECRET": "short"}, "CURSOR_SECRET"),
+        (
+            {"CURSOR_SECRET": "n" * 40, "CURSOR_PREVIOUS_SECRETS": "o" * 40 + ",short"},
+            "CURSOR_PREVIOUS_SECRETS",
+        ),
         ({"JWT_ALGORITHMS": "EdDSA,HS256,none"}, "JWT_ALGORITHMS"),
     ],
 )
@@ -178,15 +194,64 @@ async def test_routing_refuses_confusion_and_unrouted_algorithms(
 # --- the cursor key ----------------------------------------------------------------------------
 
 
+def _key(material: str, label: bytes = b"taskapi/cursor/v1") -> bytes:
+    return hmac.new(material.encode(), label, hashlib.sha256).digest()
+
+
 def test_the_cursor_key_prefers_cursor_secret_then_jwt_secret_then_the_database_url() -> None:
     cursor_secret = "c" * 40
-    label = b"taskapi/cursor/v1"
-    own = _cursor_key(settings(cursor_secret=cursor_secret, jwt_secret=SECRET))
-    assert own == hmac.new(cursor_secret.encode(), label, hashlib.sha256).digest()
+    own = _cursor_keys(settings(cursor_secret=cursor_secret, jwt_secret=SECRET))[0]
+    assert own == _key(cursor_secret)
     # Unchanged from before CURSOR_SECRET existed: cursors already handed out stay valid.
-    from_jwt = _cursor_key(settings(jwt_secret=SECRET))
-    assert from_jwt == hmac.new(SECRET.encode(), label, hashlib.sha256).digest()
-    from_url = _cursor_key(settings(jwt_jwks_url=JWKS_URL))
-    assert from_url == _cursor_key(settings(jwt_jwks_url=JWKS_URL))  # same in every replica
-    assert from_url != _cursor_key(settings(jwt_jwks_url=JWKS_URL, database_url=DB + "2"))
+    from_jwt = _cursor_keys(settings(jwt_secret=SECRET))[0]
+    assert from_jwt == _key(SECRET)
+    from_url = _cursor_keys(settings(jwt_jwks_url=JWKS_URL))[0]
+    assert from_url == _key(DB, b"taskapi/cursor/v1/from-database-url")  # same in every replica
+    assert from_url != _cursor_keys(settings(jwt_jwks_url=JWKS_URL, database_url=DB + "2"))[0]
     assert len({own, from_jwt, from_url}) == 3
+
+
+def test_the_keys_a_rotation_leaves_behind_still_open_tokens() -> None:
+    old_cursor, new_cursor = "o" * 40, "n" * 40
+    old_jwt = "j" * 40
+    keys = _cursor_keys(
+        settings(
+            cursor_secret=new_cursor,
+            cursor_previous_secrets=old_cursor,
+            jwt_secret=SECRET,
+            jwt_previous_secrets=old_jwt,
+        )
+    )
+    from_url = _key(DB, b"taskapi/cursor/v1/from-database-url")
+    assert keys == (_key(new_cursor), _key(old_cursor), _key(SECRET), _key(old_jwt), from_url)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"jwt_secret": SECRET}, {"jwt_secret": SECRET, "cursor_secret": "c" * 40}),
+        ({"jwt_secret": "j" * 40}, {"jwt_secret": SECRET, "jwt_previous_secrets": "j" * 40}),
+        (
+            {"cursor_secret": "o" * 40},
+            {"cursor_secret": "n" * 40, "cursor_previous_secrets": "o" * 40},
+        ),
+        ({"jwt_jwks_url": JWKS_URL}, {"jwt_jwks_url": JWKS_URL, "cursor_secret": "c" * 40}),
+    ],
+    ids=[
+        "cursor-secret-set",
+        "jwt-secret-rotated",
+        "cursor-secret-rotated",
+        "jwks-only-then-cursor-secret",
+    ],
+)
+def test_a_sync_token_kept_by_a_client_survives_a_documented_rotation(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    position = FeedPosition(seq=41, task_id=7, floor=3, as_of=datetime(2026, 11, 1, tzinfo=UTC))
+    kept = SyncTokenCodec(_cursor_keys(settings(**before))).encode("alice", position)
+    assert SyncTokenCodec(_cursor_keys(settings(**after))).decode(kept, "alice") == position
+
+
+def test_previous_cursor_secrets_need_a_cursor_secret() -> None:
+    with pytest.raises(ConfigError, match=r"^CURSOR_PREVIOUS_SECRETS: .*no CURSOR_SECRET"):
+        _cursor_keys(settings(jwt_secret=SECRET, cursor_previous_secrets="o" * 40))
