@@ -7,7 +7,7 @@ the direct (unpooled) URL: a transaction pooler cannot carry LISTEN; on it the p
 streaming owners, at once for a new one (then wakes its streams: whatever committed before the
 lease is read then) and every few seconds for all; an owner whose lock a long transaction holds is
 tried again shortly, never waited for. Where only a pooled URL exists, the process
-asks once a second which of its streaming owners have changes. Both run only while a stream is
+asks twice a second which of its streaming owners have changes. Both run only while a stream is
 open (a listening connection would keep a Neon compute awake), and after (re)connecting they wake
 every stream, which then reads its feed: a signal lost with a connection costs nothing.
 """
@@ -39,10 +39,11 @@ BUSY_RETRY_SECONDS: Final = 0.2
 # Owners leased per call: each lease taken holds its owner's lock to the end of the call.
 WATCH_BATCH: Final = 100
 RETRY_SECONDS: Final = 1.0
-POLL_SECONDS: Final = 1.0
-# How many polls back the places asked about start: a commit this many seconds late after its
-# place (the API's statements time out after 2.5 s) is still seen.
-POLL_ECHOES: Final = 5
+# Half the contract's second: a change reaches a polling process's streams within 1 s.
+POLL_SECONDS: Final = 0.5
+# How many polls back the places asked about start: a commit up to 5 s late after its place
+# (the API's statements time out after 2.5 s) is still seen.
+POLL_ECHOES: Final = 10
 
 log = logging.getLogger("taskapi.events")
 
@@ -115,7 +116,7 @@ class ChangeListener:
 
 
 class ChangePoller:
-    """Asks once a second which streaming owners have changes (pooled URL only), and wakes them.
+    """Asks twice a second which streaming owners have changes (pooled URL only), and wakes them.
 
     A write takes its place before it commits, so each poll asks about the places after the one
     seen ``POLL_ECHOES`` polls ago: a commit that lagged behind its place is still seen (a few
