@@ -113,30 +113,30 @@ def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
 
     The first seals: from ``CURSOR_SECRET`` if set, else from ``JWT_SECRET``, else from the full
     ``DATABASE_URL`` (which holds the database password, and which every replica of one
-    deployment shares). Every key opens, so that tokens already handed out survive a rotation:
-    ``CURSOR_PREVIOUS_SECRETS``, the JWT secrets a ``CURSOR_SECRET`` took over from or
-    ``JWT_PREVIOUS_SECRETS`` lists, and the ``DATABASE_URL`` a secret took over from.
+    deployment shares). The secrets that source lists as previous (``CURSOR_PREVIOUS_SECRETS``,
+    or ``JWT_PREVIOUS_SECRETS`` while the key follows ``JWT_SECRET``) still open what they sealed,
+    so that tokens clients keep survive a rotation, until the operator drops them.
     """
     cursor_previous = [item.get_secret_value() for item in settings.cursor_previous_secrets]
-    if cursor_previous and settings.cursor_secret is None:
+    if settings.cursor_secret is not None:
+        current, previous = settings.cursor_secret.get_secret_value(), cursor_previous
+    elif cursor_previous:
         raise ConfigError(
             "CURSOR_PREVIOUS_SECRETS: set, but there is no CURSOR_SECRET they precede"
         )
-    materials = [
-        *([settings.cursor_secret.get_secret_value()] if settings.cursor_secret else []),
-        *cursor_previous,
-        *([settings.jwt_secret.get_secret_value()] if settings.jwt_secret else []),
-        *(item.get_secret_value() for item in settings.jwt_previous_secrets),
-    ]
-    keys = [
-        hmac.new(item.encode(), CURSOR_KEY_LABEL, hashlib.sha256).digest() for item in materials
-    ]
-    if settings.database_url is not None:
+    elif settings.jwt_secret is not None:
+        current = settings.jwt_secret.get_secret_value()
+        previous = [item.get_secret_value() for item in settings.jwt_previous_secrets]
+    elif settings.database_url is not None:
         url = settings.database_url.get_secret_value().encode()
-        keys.append(hmac.new(url, CURSOR_KEY_FROM_DATABASE_URL_LABEL, hashlib.sha256).digest())
-    if not keys:
+        return (hmac.new(url, CURSOR_KEY_FROM_DATABASE_URL_LABEL, hashlib.sha256).digest(),)
+    else:
         raise ConfigError("CURSOR_SECRET: not set, and no JWT_SECRET or DATABASE_URL to use")
-    return tuple(dict.fromkeys(keys))  # the first, then the rest, each once
+    keys = (
+        hmac.new(item.encode(), CURSOR_KEY_LABEL, hashlib.sha256).digest()
+        for item in [current, *previous]
+    )
+    return tuple(dict.fromkeys(keys))  # the sealing key first, each key once
 
 
 def _rate_limits(settings: Settings) -> RateLimits:

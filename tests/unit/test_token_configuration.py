@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.http.cursor import SyncTokenCodec
+from adapters.http.cursor import InvalidCursor, SyncTokenCodec
 from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.jwks_verifier import JwksTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
@@ -194,6 +194,9 @@ async def test_routing_refuses_confusion_and_unrouted_algorithms(
 # --- the cursor key ----------------------------------------------------------------------------
 
 
+POSITION = FeedPosition(seq=41, task_id=7, floor=3, as_of=datetime(2026, 11, 1, tzinfo=UTC))
+
+
 def _key(material: str, label: bytes = b"taskapi/cursor/v1") -> bytes:
     return hmac.new(material.encode(), label, hashlib.sha256).digest()
 
@@ -211,45 +214,56 @@ def test_the_cursor_key_prefers_cursor_secret_then_jwt_secret_then_the_database_
     assert len({own, from_jwt, from_url}) == 3
 
 
-def test_the_keys_a_rotation_leaves_behind_still_open_tokens() -> None:
-    old_cursor, new_cursor = "o" * 40, "n" * 40
-    old_jwt = "j" * 40
-    keys = _cursor_keys(
+def test_only_the_sealing_source_and_the_secrets_it_lists_as_previous_open_tokens() -> None:
+    new_cursor, old_cursor, old_jwt = "n" * 40, "o" * 40, "j" * 40
+    assert _cursor_keys(
         settings(
             cursor_secret=new_cursor,
             cursor_previous_secrets=old_cursor,
             jwt_secret=SECRET,
             jwt_previous_secrets=old_jwt,
         )
+    ) == (_key(new_cursor), _key(old_cursor))
+    assert _cursor_keys(settings(jwt_secret=SECRET, jwt_previous_secrets=old_jwt)) == (
+        _key(SECRET),
+        _key(old_jwt),
     )
-    from_url = _key(DB, b"taskapi/cursor/v1/from-database-url")
-    assert keys == (_key(new_cursor), _key(old_cursor), _key(SECRET), _key(old_jwt), from_url)
+    # The DATABASE_URL's key (its password may be a published default) opens nothing once a
+    # secret seals: a token sealed under it by anyone who knows the URL is refused.
+    kept = SyncTokenCodec(_cursor_keys(settings(jwt_jwks_url=JWKS_URL))).encode("alice", POSITION)
+    with pytest.raises(InvalidCursor):
+        SyncTokenCodec(_cursor_keys(settings(jwt_secret=SECRET))).decode(kept, "alice")
 
 
 @pytest.mark.parametrize(
     ("before", "after"),
     [
-        ({"jwt_secret": SECRET}, {"jwt_secret": SECRET, "cursor_secret": "c" * 40}),
+        # Setting CURSOR_SECRET: the JWT secret it takes over from is listed as previous.
+        (
+            {"jwt_secret": SECRET},
+            {"jwt_secret": SECRET, "cursor_secret": "c" * 40, "cursor_previous_secrets": SECRET},
+        ),
         ({"jwt_secret": "j" * 40}, {"jwt_secret": SECRET, "jwt_previous_secrets": "j" * 40}),
         (
             {"cursor_secret": "o" * 40},
             {"cursor_secret": "n" * 40, "cursor_previous_secrets": "o" * 40},
         ),
-        ({"jwt_jwks_url": JWKS_URL}, {"jwt_jwks_url": JWKS_URL, "cursor_secret": "c" * 40}),
     ],
-    ids=[
-        "cursor-secret-set",
-        "jwt-secret-rotated",
-        "cursor-secret-rotated",
-        "jwks-only-then-cursor-secret",
-    ],
+    ids=["cursor-secret-set", "jwt-secret-rotated", "cursor-secret-rotated"],
 )
 def test_a_sync_token_kept_by_a_client_survives_a_documented_rotation(
     before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    position = FeedPosition(seq=41, task_id=7, floor=3, as_of=datetime(2026, 11, 1, tzinfo=UTC))
-    kept = SyncTokenCodec(_cursor_keys(settings(**before))).encode("alice", position)
-    assert SyncTokenCodec(_cursor_keys(settings(**after))).decode(kept, "alice") == position
+    kept = SyncTokenCodec(_cursor_keys(settings(**before))).encode("alice", POSITION)
+    assert SyncTokenCodec(_cursor_keys(settings(**after))).decode(kept, "alice") == POSITION
+
+
+def test_a_dropped_secret_opens_nothing() -> None:
+    kept = SyncTokenCodec(_cursor_keys(settings(jwt_secret=SECRET))).encode("alice", POSITION)
+    with pytest.raises(InvalidCursor):  # CURSOR_SECRET set without listing the JWT secret
+        SyncTokenCodec(_cursor_keys(settings(jwt_secret=SECRET, cursor_secret="c" * 40))).decode(
+            kept, "alice"
+        )
 
 
 def test_previous_cursor_secrets_need_a_cursor_secret() -> None:
