@@ -504,7 +504,7 @@ LIST_CHANGES: Final = SqlFunction(
 
 # Which of these owners have a change after p_after_seq, each checked as that owner (row-level
 # security binds every probe); and, last, one row without an owner carrying the feed's last place.
-# The event streams' poll, where LISTEN is not available: one call a second per process.
+# The event streams' poll, where LISTEN is not available: two calls a second per process.
 CHANGED_OWNERS: Final = SqlFunction(
     name="taskapi_changed_owners",
     params=(_OWNER, _OWNERS, _AFTER_SEQ),

@@ -119,9 +119,12 @@ class ChangePoller:
     """Asks twice a second which streaming owners have changes (pooled URL only), and wakes them.
 
     A write takes its place before it commits, so each poll asks about the places after the one
-    seen ``POLL_ECHOES`` polls ago: a commit that lagged behind its place is still seen (a few
-    repeated wake-ups cost a read each). Only owners with open streams in this process are asked
-    about, each as themselves (row-level security binds every probe).
+    seen ``POLL_ECHOES`` polls ago: a commit that lagged behind its place is still seen. The price
+    is that an owner is reported by every poll of that window, so each change wakes their streams
+    up to ``POLL_ECHOES`` times, a read of the feed each. Until the window is full again (the
+    first polls, and those after a failure) no place before it is known: every stream is woken
+    on each of them. Only owners with open streams in this process are asked about, each as
+    themselves (row-level security binds every probe).
     """
 
     def __init__(self, database: Database, hub: ChangeHub) -> None:
@@ -141,7 +144,7 @@ class ChangePoller:
                 log.warning("change poll failed", extra={"error": type(error).__name__})
                 seen.clear()
             else:
-                if not seen:  # the first poll, or the first since a failure: anything may be new
+                if len(seen) < POLL_ECHOES:  # a commit from before the first poll may still come
                     self._hub.notify_all()
                 for row in rows:
                     if row["owner"] is None:

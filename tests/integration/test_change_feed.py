@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres import notifications
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
-from adapters.postgres.functions import CHANGED_OWNERS, WATCH_OWNERS
-from adapters.postgres.notifications import ChangeListener
+from adapters.postgres.functions import CHANGED_OWNERS, INSERT_TASK, WATCH_OWNERS
+from adapters.postgres.notifications import ChangeListener, ChangePoller
 from adapters.postgres.repository import SqlTaskRepository, SqlTombstoneJanitor
 from application.events import ChangeHub
 from application.sync import (
@@ -324,6 +325,34 @@ async def test_the_poll_names_exactly_the_owners_with_changes_after_a_place(
     owners, later = await poll(place)
     assert owners == {"alice", "bob"}
     assert later == place + 3
+
+
+async def test_the_poll_still_wakes_a_stream_for_a_write_that_commits_after_its_first_poll(
+    database: Database, direct_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write takes its place, then the poller's first poll passes that place, then it commits:
+    # no later poll names alice for it, so only the window's wake-ups can bring it.
+    monkeypatch.setattr(notifications, "POLL_SECONDS", 0.02)
+    dsn = DatabaseOptions.from_url(direct_database_url).url.set(drivername="postgresql")
+    writer = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    hub = ChangeHub()
+    poller = None
+    try:
+        transaction = writer.transaction()
+        await transaction.start()
+        await writer.fetch(INSERT_TASK.call, "alice", "late", None, None, 0, [], NOW, None)
+        with hub.subscribe("alice") as woken:
+            poller = asyncio.create_task(ChangePoller(database, hub).run())
+            await asyncio.wait_for(woken.wait(), 5)  # the first poll
+            woken.clear()
+            await transaction.commit()
+            await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await writer.close()
 
 
 async def _listening(url: str, heard: list[str]) -> asyncpg.Connection:
