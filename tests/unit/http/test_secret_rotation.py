@@ -1,4 +1,5 @@
-"""Rotating JWT_SECRET logs nobody out (JWT_PREVIOUS_SECRETS), and page cursors survive it."""
+"""Rotating JWT_SECRET logs nobody out (JWT_PREVIOUS_SECRETS), page cursors survive it, and sync
+tokens survive a rotation of CURSOR_SECRET while the old one is listed (CURSOR_PREVIOUS_SECRETS)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,31 @@ async def test_a_page_cursor_survives_a_rotation_of_the_jwt_secret(
         second = await client.get(next_page, headers=bearer_signed_with(NEW_SECRET))
     assert second.status_code == 200
     assert [task["title"] for task in second.json()] == ["three"]
+
+
+async def test_a_sync_token_survives_a_rotation_of_the_cursor_secret_while_it_is_listed(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    headers = bearer_signed_with(SECRET)
+    before = app_factory(jwt_secret=SECRET, cursor_secret=CURSOR_SECRET)
+    async with client_of(before) as client:
+        await client.post("/api/alice/tasks", json={"title": "one"}, headers=headers)
+        synced = await client.get("/api/alice/tasks/changes", headers=headers)
+    since = {"since": synced.json()["next"]}
+
+    new_cursor_secret = "the-cursor-secret-after-rotation-0123456789abcdef"
+    rotated = app_factory(
+        jwt_secret=SECRET,
+        cursor_secret=new_cursor_secret,
+        cursor_previous_secrets=CURSOR_SECRET,
+    )
+    async with client_of(rotated) as client:
+        await client.post("/api/alice/tasks", json={"title": "two"}, headers=headers)
+        resumed = await client.get("/api/alice/tasks/changes", params=since, headers=headers)
+    assert resumed.status_code == 200
+    assert [change["task"]["title"] for change in resumed.json()["changes"]] == ["two"]
+
+    dropped = app_factory(jwt_secret=SECRET, cursor_secret=new_cursor_secret)
+    async with client_of(dropped) as client:
+        refused = await client.get("/api/alice/tasks/changes", params=since, headers=headers)
+    assert assert_problem(refused, 400)["errors"][0]["field"] == "since"
