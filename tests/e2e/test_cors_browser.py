@@ -121,7 +121,8 @@ async function live() {
     if (String(args[0]).endsWith("/events")) await report({step: "open", status: response.status});
     return response;
   };
-  const store = {tasks: new Map(), since: null};
+  // A kept token that no key opens any more (its secret was dropped): sync() starts over.
+  const store = {tasks: new Map(), since: "a-token-this-server-cannot-open"};
   await sync(api, "alice", token, store);  // so follow() resumes with Last-Event-ID at once
   const controller = new AbortController();
   follow(api, "alice", async () => token, store, controller.signal);
