@@ -231,8 +231,7 @@ class Settings(BaseSettings):
                     "system signs (this command signs with the shared secret)"
                 )
             raise ConfigError("JWT_SECRET: not set (at least 32 bytes are required)")
-        if not self.token_verification().hmac_algorithms:
-            raise ConfigError("JWT_ALGORITHMS: no shared-secret (HS*) algorithm for JWT_SECRET")
+        self.token_verification()  # with JWT_SECRET set, refuses a JWT_ALGORITHMS without HS*
         return self.jwt_secret.get_secret_value()
 
     def signing_algorithm(self) -> str:
