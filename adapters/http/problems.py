@@ -25,7 +25,7 @@ from adapters.http.context import request_id_var
 from adapters.http.dependencies import current_principal, owner, provided
 from adapters.http.observability import HttpMetrics, SampledLog
 from adapters.http.rate_limits import RateLimited
-from adapters.http.schemas import PROBLEM_JSON, ProblemCode
+from adapters.http.schemas import PROBLEM_JSON, PROBLEM_TITLES, ProblemCode, problem_type
 from application.errors import (
     AuthenticationFailed,
     IdempotencyConflict,
@@ -90,8 +90,8 @@ def problem_body(
 ) -> dict[str, object]:
     """The problem document itself (also the OpenAPI document's examples)."""
     body: dict[str, object] = {
-        "type": f"/problems/{code.replace('_', '-')}",
-        "title": HTTPStatus(status).phrase,
+        "type": problem_type(code),
+        "title": PROBLEM_TITLES[code],
         "status": status,
         "detail": detail,
         "code": code.value,

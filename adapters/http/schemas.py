@@ -9,9 +9,10 @@ characters, at least one change); the models check shapes and types.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
 import orjson
@@ -468,6 +469,43 @@ class ProblemCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+# RFC 9457: the title summarises the problem type, the same on every occurrence of it (the status
+# phrase would give one title to many types).
+PROBLEM_TITLES: Final[Mapping[ProblemCode, str]] = MappingProxyType(
+    {
+        ProblemCode.UNAUTHORIZED: "Not authenticated",
+        ProblemCode.TOKEN_EXPIRED: "Token expired",
+        ProblemCode.FORBIDDEN: "Forbidden",
+        ProblemCode.TASK_NOT_FOUND: "Task not found",
+        ProblemCode.VALIDATION_ERROR: "Invalid request",
+        ProblemCode.PRECONDITION_FAILED: "Precondition failed",
+        ProblemCode.IDEMPOTENCY_CONFLICT: "Idempotency key reused",
+        ProblemCode.IDEMPOTENCY_IN_PROGRESS: "Request in progress",
+        ProblemCode.PAYLOAD_TOO_LARGE: "Request body too large",
+        ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE: "Request headers too large",
+        ProblemCode.RATE_LIMITED: "Too many requests",
+        ProblemCode.TOO_MANY_STREAMS: "Too many event streams",
+        ProblemCode.TASK_LIMIT_REACHED: "Task limit reached",
+        ProblemCode.DATABASE_UNAVAILABLE: "Database unavailable",
+        ProblemCode.WRITE_CONTENTION: "Write contention",
+        ProblemCode.SYNC_TOKEN_EXPIRED: "Sync token expired",
+        ProblemCode.BAD_REQUEST: "Bad request",
+        ProblemCode.NOT_FOUND: "Not found",
+        ProblemCode.METHOD_NOT_ALLOWED: "Method not allowed",
+        ProblemCode.NOT_ACCEPTABLE: "Not acceptable",
+        ProblemCode.UNSUPPORTED_MEDIA_TYPE: "Unsupported media type",
+        ProblemCode.SERVICE_UNAVAILABLE: "Service unavailable",
+        ProblemCode.HTTP_ERROR: "HTTP error",
+        ProblemCode.INTERNAL_ERROR: "Internal error",
+    }
+)
+
+
+def problem_type(code: ProblemCode) -> str:
+    """The problem's ``type``: a reference relative to the service, one per code."""
+    return f"/problems/{code.replace('_', '-')}"
+
+
 class FieldError(BaseModel):
     """One invalid input."""
 
@@ -487,7 +525,7 @@ class Problem(BaseModel):
             "examples": [
                 {
                     "type": "/problems/validation-error",
-                    "title": "Bad Request",
+                    "title": "Invalid request",
                     "status": 400,
                     "detail": "title must not be empty",
                     "code": "validation_error",
@@ -499,7 +537,9 @@ class Problem(BaseModel):
     )
 
     type: str = Field(description="A URI reference naming the kind of problem")
-    title: str = Field(description="The HTTP status phrase")
+    title: str = Field(
+        description="A short summary of the problem type, the same for every occurrence"
+    )
     status: int = Field(description="The HTTP status code")
     detail: str = Field(description="What went wrong, for a human")
     code: ProblemCode = Field(description="Stable, machine-readable")

@@ -18,7 +18,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapters.http.schemas import PROBLEM_JSON, ProblemCode
+from adapters.http.schemas import PROBLEM_JSON, PROBLEM_TITLES, ProblemCode, problem_type
 
 MAX_HEAD_BYTES: Final = 16 * 1024
 MAX_HEADER_FIELDS: Final = 100
@@ -34,8 +34,8 @@ _sweeping: set[asyncio.AbstractEventLoop] = set()
 def _too_large_response() -> bytes:
     body = orjson.dumps(
         {
-            "type": "/problems/request-header-fields-too-large",
-            "title": "Request Header Fields Too Large",
+            "type": problem_type(ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE),
+            "title": PROBLEM_TITLES[ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE],
             "status": 431,
             "detail": f"The request line and headers may hold at most {MAX_HEAD_BYTES} bytes "
             f"in {MAX_HEADER_FIELDS} fields.",

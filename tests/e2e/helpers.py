@@ -99,6 +99,7 @@ def assert_problem(
         assert body[field], field
     if code is not None:
         assert body["code"] == code
+        assert body["type"] == "/problems/" + code.replace("_", "-")
     assert body["request_id"] == response.headers.get("x-request-id")
     for leak in LEAKS:
         assert leak not in response.text
@@ -108,6 +109,7 @@ def assert_problem(
 def assert_validation_problem(response: httpx.Response, field: str | None = None) -> dict[str, Any]:
     """A 400 ``validation_error`` with an ``errors`` list of {field, message}."""
     body = assert_problem(response, 400, "validation_error")
+    assert body["title"] == "Invalid request"  # the contract's example
     errors = body.get("errors")
     assert isinstance(errors, list), body
     assert errors, body

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import assert_problem, create
+from adapters.http.schemas import PROBLEM_TITLES, ProblemCode
+from tests.e2e.helpers import assert_problem, assert_validation_problem, create
 from tests.tokens import bearer
 from tests.unit.http.conftest import StoredTasks
 
@@ -146,6 +147,33 @@ async def test_every_error_is_a_complete_problem(
     body = assert_problem(response, int(response_of))
     assert set(body) <= {"type", "title", "status", "detail", "code", "request_id", "errors"}
     assert re.fullmatch(r"[a-z_]+", body["code"])
+
+
+async def test_a_problem_type_has_one_title_whatever_the_occurrence(
+    client: httpx.AsyncClient,
+) -> None:
+    # Two validation errors of different fields and places, two missing tasks of different ids:
+    # RFC 9457's title summarises the type, so it must not vary with the occurrence.
+    invalid = [
+        await client.post("/api/alice/tasks", json={"title": ""}, headers=bearer()),
+        await client.get("/api/alice/tasks?limit=0", headers=bearer()),
+    ]
+    missing = [
+        await client.get(f"/api/alice/tasks/{task_id}", headers=bearer()) for task_id in (7, 8)
+    ]
+    bad_token = await client.get("/api/alice/tasks", headers={"Authorization": "Bearer x.y.z"})
+
+    titles = {assert_validation_problem(response)["title"] for response in invalid}
+    assert titles == {"Invalid request"}
+    assert len({assert_problem(r, 404, "task_not_found")["title"] for r in missing}) == 1
+    unauthorized = assert_problem(bad_token, 401, "unauthorized")
+    assert unauthorized["title"] not in titles  # not the status phrase's one-size-fits-all
+
+
+def test_every_problem_code_has_a_title() -> None:
+    # A code without one would fail its own response with a KeyError.
+    assert set(PROBLEM_TITLES) == set(ProblemCode)
+    assert all(PROBLEM_TITLES.values())
 
 
 # --- X-Request-ID ------------------------------------------------------------------------------
