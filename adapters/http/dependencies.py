@@ -70,11 +70,11 @@ def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None or not header.strip():
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer":
         raise AuthenticationFailed("malformed authorization header")
-    return token
+    return token or None  # "Bearer" alone gives no token: no token was given
 
 
 current_principal: Final = BearerAuthentication(

@@ -184,13 +184,20 @@ _BOUNDS: Final = {
     "string_too_short": ("must be at least {} characters", "min_length"),
     "string_too_long": ("must be at most {} characters", "max_length"),
     "too_long": ("must hold at most {} items", "max_length"),
+    "too_short": ("must hold at least {} items", "min_length"),
 }
+# A length bound on a union (``str | None``) reports a string's length as a count of items.
+_OF_TEXT: Final = {"too_long": "string_too_long", "too_short": "string_too_short"}
 
 
 def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
     # ("body", "title") names the field "title"; ("body",) or ("body", 17) the body itself.
     where, *names = item["loc"]
-    field = ".".join(str(name) for name in names if isinstance(name, str)) or str(where)
+    if where != "body":
+        # A parameter or header is one value: what follows its name are a union's members.
+        field = str(names[0]) if names else str(where)
+    else:
+        field = ".".join(str(name) for name in names if isinstance(name, str)) or str(where)
     if where == "body" and not names:
         if isinstance(item.get("input"), bytes):  # FastAPI reads only JSON media types as JSON
             return {"field": "body", "message": "must be JSON (Content-Type: application/json)"}
@@ -202,6 +209,10 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
 def _message(item: Mapping[str, Any]) -> str:
     """The rule the field broke, as the end of a sentence that starts with the field's name."""
     kind, context = item["type"], item.get("ctx") or {}
+    if isinstance(item.get("input"), str):
+        kind = _OF_TEXT.get(kind, kind)
+    if kind == "string_too_short" and context.get("min_length") == 1:
+        return "must not be empty"
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     if kind in _BOUNDS:
@@ -221,7 +232,16 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     invalid = [item for item in items if tuple(item["loc"][:2]) != ("path", "task_id")]
     if not invalid:  # not a task id at all: no such task (after every 400)
         return await _task_not_found(request, error)
-    return _validation_problem([_field_error(item) for item in invalid])
+    errors: list[dict[str, str]] = []
+    parameters: set[str] = set()
+    for item in invalid:
+        error = _field_error(item)
+        if item["loc"][0] != "body":
+            if error["field"] in parameters:  # a union reports each member's failure
+                continue
+            parameters.add(error["field"])
+        errors.append(error)
+    return _validation_problem(errors)
 
 
 async def _unparsable_body(request: Request) -> Response:

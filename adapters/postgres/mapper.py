@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,11 +27,19 @@ def to_domain(row: asyncpg.Record | Mapping[str, Any]) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
-        due_at=row["due_at"],
+        due_at=_instant(row["due_at"]),
         # An idempotency key's task kept before tasks had these fields replays without them.
         priority=Priority.of_rank(row["priority"] or 0),
         tags=tuple(row["tags"] or ()),
     )
+
+
+def _instant(value: datetime | None) -> datetime | None:
+    # asyncpg writes the calendar's first and last instants as PostgreSQL's -infinity and
+    # infinity, and reads those back as naive datetime.min and max: the same instants, in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 class TaskEntities:

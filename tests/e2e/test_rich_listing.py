@@ -244,3 +244,42 @@ async def test_the_tags_endpoint_counts_the_callers_tasks_per_tag(
     assert (await client.get("/api/carol/tags", headers=bearer("carol"))).json() == []
     refused = await client.get("/api/bob/tags", headers=bearer("alice"))
     assert refused.status_code == 403
+
+
+async def test_the_first_and_last_instants_are_due_dates_like_any_other(
+    client: httpx.AsyncClient,
+) -> None:
+    # PostgreSQL's drivers store these two as -infinity and infinity: they must still come back
+    # as the instants sent, sort, page, filter and sync like any due date.
+    first, last = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
+    ids = {}
+    for due in (last, "2026-12-24T16:00:00.000000Z", first, None, last):
+        task = await _add(client, "alice", ("edge", None, due, "none", []))
+        assert task["due_at"] == due
+        ids.setdefault(due, []).append(task["id"])
+    dated = [*ids[first], *ids["2026-12-24T16:00:00.000000Z"], *ids[last]]
+    for sort, expected in (("due_at", dated), ("-due_at", dated[::-1])):
+        seen: list[int] = []
+        url = f"{ALICE_TASKS}?sort={sort}&limit=1"
+        while url:
+            response = await client.get(url, headers=bearer())
+            assert response.status_code == 200, response.text
+            seen += [task["id"] for task in response.json()]
+            link = response.headers.get("Link")
+            url = re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1) if link else ""  # type: ignore[union-attr]  # matched
+        assert seen == [*expected, *ids[None]], sort  # undated last either way
+    for task_id in ids[first] + ids[last]:
+        fetched = await client.get(f"{ALICE_TASKS}/{task_id}", headers=bearer())
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["due_at"] in (first, last)
+    before_last, _ = await _listed(client, f"due_before={quote(last)}")
+    assert sorted(before_last) == sorted(ids[first] + ids["2026-12-24T16:00:00.000000Z"])
+    from_first, _ = await _listed(client, f"due_after={quote(first)}")
+    assert sorted(from_first) == sorted(dated)
+    feed = await client.get(f"{ALICE_TASKS}/changes", headers=bearer())
+    assert feed.status_code == 200, feed.text
+    moved = await client.put(
+        f"{ALICE_TASKS}/{ids[last][0]}", json={"due_at": first}, headers=bearer()
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["due_at"] == first

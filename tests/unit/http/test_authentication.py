@@ -169,7 +169,7 @@ async def test_malformed_authorization_header_is_401(
     assert await rows.count() == 0
 
 
-@pytest.mark.parametrize("header", ["", "   "])
+@pytest.mark.parametrize("header", ["", "   ", "Bearer", "Bearer   ", "bearer"])
 async def test_an_empty_authorization_header_is_no_token_at_all(
     client: httpx.AsyncClient, header: str
 ) -> None:
