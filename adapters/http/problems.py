@@ -235,12 +235,12 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     errors: list[dict[str, str]] = []
     parameters: set[str] = set()
     for item in invalid:
-        error = _field_error(item)
+        found = _field_error(item)
         if item["loc"][0] != "body":
-            if error["field"] in parameters:  # a union reports each member's failure
+            if found["field"] in parameters:  # a union reports each member's failure
                 continue
-            parameters.add(error["field"])
-        errors.append(error)
+            parameters.add(found["field"])
+        errors.append(found)
     return _validation_problem(errors)
 
 

@@ -252,7 +252,7 @@ async def test_the_first_and_last_instants_are_due_dates_like_any_other(
     # PostgreSQL's drivers store these two as -infinity and infinity: they must still come back
     # as the instants sent, sort, page, filter and sync like any due date.
     first, last = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
-    ids = {}
+    ids: dict[str | None, list[int]] = {}
     for due in (last, "2026-12-24T16:00:00.000000Z", first, None, last):
         task = await _add(client, "alice", ("edge", None, due, "none", []))
         assert task["due_at"] == due
