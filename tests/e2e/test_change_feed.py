@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from adapters.http.cursor import SyncTokenCodec
 from adapters.http.schemas import ChangesOut
+from adapters.postgres.accounts import erase_user
+from adapters.postgres.engine import DatabaseOptions
 from tests.e2e.helpers import TIMESTAMP, assert_problem, assert_task, create, media_type
 from tests.tokens import bearer
 
@@ -109,6 +111,26 @@ async def test_a_token_older_than_30_days_is_410_and_starting_over_works(
     assert "without since" in body["detail"]
     fresh = await changes(client)  # starting over works
     assert [c["task"]["title"] for c in fresh["changes"]] == ["kept"]
+
+
+async def test_after_the_user_is_erased_an_old_token_is_410_not_nothing_changed(
+    client: httpx.AsyncClient, direct_database_url: str
+) -> None:
+    # What `taskapi delete-user` runs: the tasks and their deletions go, so a device still
+    # holding a token cannot be told of them; it must start over, not keep the tasks for good.
+    gone = await create(client, title="gone")
+    await create(client, title="also gone")
+    await client.delete(f"/api/alice/tasks/{gone['id']}", headers=bearer())
+    await create(client, user="bob", title="bob's")
+    token = (await changes(client))["next"]
+    bobs = (await changes(client, user="bob"))["next"]
+
+    await erase_user(DatabaseOptions.from_url(direct_database_url), "alice")
+
+    response = await client.get(CHANGES, params={"since": token}, headers=bearer())
+    assert_problem(response, 410, "sync_token_expired")
+    assert (await changes(client))["changes"] == []  # starting over: nothing left
+    assert (await changes(client, bobs, user="bob"))["changes"] == []  # bob's token still works
 
 
 @pytest.mark.parametrize(

@@ -98,3 +98,22 @@ async def test_a_token_from_before_the_feed_started_has_expired(
     again = await feed.execute(ALICE, since=None)  # starting over works
     assert again.end.floor >= repository.horizon
     assert (await feed.execute(ALICE, since=again.end)).changes == []
+
+
+async def test_a_token_past_the_end_of_the_feed_has_expired(
+    repository: FakeTaskRepository, feed: ListChanges
+) -> None:
+    # The owner's rows and deletions were erased (``taskapi delete-user``): a device still holding
+    # a token must start over, not hear "nothing changed" and keep the tasks for good.
+    a = await add(repository, "a")
+    await add(repository, "b")
+    await repository.delete(ALICE, a)
+    kept = (await feed.execute(ALICE, since=None)).end
+    assert (await feed.execute(ALICE, since=kept)).changes == []
+    repository.tasks.clear()
+    repository.tombstones.clear()
+    with pytest.raises(SyncTokenExpired):
+        await feed.execute(ALICE, since=kept)
+    again = await feed.execute(ALICE, since=None)  # starting over: an empty list
+    assert again.changes == []
+    assert (await feed.execute(ALICE, since=again.end)).changes == []
