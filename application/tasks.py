@@ -113,7 +113,8 @@ class ListChanges:
             raise SyncTokenExpired()
         batch = await self._repository.changes(owner, after=since, limit=limit)
         # Before the feed's start, or past its end: the owner's feed lost places the token saw
-        # (their data was erased), so the deletions it needs can no longer be told.
+        # (their data was erased), so the deletions it needs can no longer be told. (Also when
+        # the janitor drops a month-old deletion that was the owner's last change: one full sync.)
         if since is not None and (since.floor < batch.horizon or since.seq > batch.latest):
             raise SyncTokenExpired()
         # A first sync needs no deletion up to what its snapshot saw: those tasks were gone.
