@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
+from http import HTTPStatus
 from typing import Final
 
 import httptools
@@ -31,23 +32,32 @@ _watched: weakref.WeakSet[BoundedHttpToolsProtocol] = weakref.WeakSet()
 _sweeping: set[asyncio.AbstractEventLoop] = set()
 
 
-def _too_large_response() -> bytes:
+def _problem_response(status: int, code: ProblemCode, detail: str) -> bytes:
+    """A problem+json answer written by the protocol itself, before (or instead of) the app."""
+    request_id = f"{random.getrandbits(128):032x}"
     body = orjson.dumps(
         {
-            "type": problem_type(ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE),
-            "title": PROBLEM_TITLES[ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE],
-            "status": 431,
-            "detail": f"The request line and headers may hold at most {MAX_HEAD_BYTES} bytes "
-            f"in {MAX_HEADER_FIELDS} fields.",
-            "code": ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE.value,
-            "request_id": f"{random.getrandbits(128):032x}",
+            "type": problem_type(code),
+            "title": PROBLEM_TITLES[code],
+            "status": status,
+            "detail": detail,
+            "code": code.value,
+            "request_id": request_id,
         }
     )
     return (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        + f"content-type: {PROBLEM_JSON}\r\ncontent-length: {len(body)}\r\n".encode()
-        + b"connection: close\r\n\r\n"
-        + body
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        f"content-type: {PROBLEM_JSON}\r\ncontent-length: {len(body)}\r\n"
+        f"x-request-id: {request_id}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def _too_large_response() -> bytes:
+    return _problem_response(
+        431,
+        ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
+        f"The request line and headers may hold at most {MAX_HEAD_BYTES} bytes "
+        f"in {MAX_HEADER_FIELDS} fields.",
     )
 
 
@@ -87,13 +97,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as error:
             if self._refused:
                 self._refuse()
                 return
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response(f"The request is not valid HTTP/1.1 ({error}).")
             return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
@@ -105,6 +114,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_since is not None and self._head_bytes > self.max_head_bytes
         ):
             self._refuse()
+
+    def send_400_response(self, msg: str) -> None:
+        """What httptools cannot parse (a bad ``Content-Length``, a control byte in a header)."""
+        self.transport.write(_problem_response(400, ProblemCode.BAD_REQUEST, msg))
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -108,7 +108,33 @@ async def test_a_huge_header_is_431_before_it_is_all_sent(port: int) -> None:
     assert head.startswith(b"HTTP/1.1 431 ")
     problem = json.loads(body)
     assert (problem["status"], problem["code"]) == (431, "request_header_fields_too_large")
+    assert f"x-request-id: {problem['request_id']}".encode() in head
     assert sent < 4 * 1024 * 1024  # refused long before the 32 MiB were in
+    await _healthy(port)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /api/alice/tasks HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+        b"GET /api/alice/tasks HTTP/1.1\r\nHost: t\r\nIdempotency-Key: \x7f\r\n\r\n",
+        b"GET /api/alice/tasks HTTP/1.1 extra\r\nHost: t\r\n\r\n",
+    ],
+)
+async def test_what_is_not_http_is_a_400_problem_with_a_request_id(port: int, head: bytes) -> None:
+    reader, writer = await _connect(port)
+    writer.write(head)
+    raw = await asyncio.wait_for(reader.read(), timeout=GONE_WITHIN)
+    writer.close()
+    head_part, _, body = raw.partition(b"\r\n\r\n")
+    lines = head_part.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert lines[0].startswith("HTTP/1.1 400 ")
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (400, "bad_request")
+    assert problem["request_id"] == headers["x-request-id"]
+    assert problem["type"] == "/problems/bad-request"
     await _healthy(port)
 
 
