@@ -12,14 +12,18 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from swagger_ui_bundle import swagger_ui_path
 
 from adapters.http.context import stamp_log_records_with_request_id
 from adapters.http.dependencies import provided
 from adapters.http.events import events_router
-from adapters.http.middleware import BodySizeLimitMiddleware, RequestEdgeMiddleware
+from adapters.http.middleware import (
+    BodySizeLimitMiddleware,
+    InternalErrorMiddleware,
+    ProblemCORSMiddleware,
+    RequestEdgeMiddleware,
+)
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
 from adapters.http.problems import RETRY_AFTER_SECONDS, install_problem_handlers, problem
@@ -176,11 +180,12 @@ def build_app(
         _serve_docs(app)
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override
     # Added innermost first. The edge is outermost, so every later layer (and its logs) sees the
-    # request id; the body limit is inside CORS, so a 413 carries CORS headers.
+    # request id; the body limit and a bug's 500 are inside CORS, so they carry CORS headers.
     app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(InternalErrorMiddleware)
     if cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[

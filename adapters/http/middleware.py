@@ -2,8 +2,8 @@
 
 ``RequestEdgeMiddleware`` is the outermost layer and does, with one ``send`` wrapper, what every
 request needs: its id, its timing, access log and metrics, and the last-resort 500.
-``BodySizeLimitMiddleware`` sits inside the CORS layer, so that a 413 still carries CORS headers
-and a browser can read it.
+``BodySizeLimitMiddleware`` and ``InternalErrorMiddleware`` sit inside the CORS layer, so that a
+413 or a 500 still carries CORS headers and a browser can read it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ import logging
 import random
 import re
 import time
+from http import HTTPStatus
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http.context import request_id_var
@@ -94,6 +98,45 @@ class _BodyTooLarge(HTTPException):
     # 400s) to the one error mapping, which answers 413 inside the CORS layer.
     def __init__(self) -> None:
         super().__init__(413)
+
+
+class InternalErrorMiddleware:
+    """A bug's 500, answered inside the CORS layer; the edge keeps the last resort for the rest."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as error:
+            if started:  # past the response start, only the server can cut it off
+                raise
+            await internal_error(error)(scope, receive, send)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as problem+json like every error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < HTTPStatus.BAD_REQUEST:
+            return response
+        cors = {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
+        refused = bytes(response.body).decode()  # "Disallowed CORS origin, method"
+        return problem(
+            400, ProblemCode.BAD_REQUEST, f"{refused}: the preflight is refused.", headers=cors
+        )
 
 
 class BodySizeLimitMiddleware:

@@ -416,5 +416,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SyncTokenExpired, _sync_token_expired)
     app.add_exception_handler(TooManyStreams, _too_many_streams)
     app.add_exception_handler(HTTPException, _http_error)
-    # Anything else is answered by RequestIdMiddleware with ``internal_error``, inside the
+    # Anything else is answered by InternalErrorMiddleware with ``internal_error``, inside the
     # request's context, so even a 500 carries its X-Request-ID.

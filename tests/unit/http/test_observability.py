@@ -153,3 +153,45 @@ async def test_a_bug_is_a_problem_500_with_the_request_id_and_no_trace(
     assert body["request_id"] == "trace-500"
     for leak in (*LEAKS, "secret", "RuntimeError"):
         assert leak not in response.text
+
+
+ORIGIN = "https://app.example.com"
+
+
+async def test_a_bug_s_500_carries_cors_headers_so_a_browser_can_read_it(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    class Broken:
+        async def execute(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("boom")
+
+    app = app_factory(cors_origins=(ORIGIN,))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+    ):
+        with app.state.container.get_task.override(Broken()):
+            response = await http.get("/api/alice/tasks/1", headers={**bearer(), "Origin": ORIGIN})
+
+    assert_problem(response, 500, "internal_error")
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+
+
+@pytest.mark.parametrize(("origin", "method"), [("https://evil.example", "GET"), (ORIGIN, "TRACE")])
+async def test_a_refused_preflight_is_a_problem_like_every_error(
+    app_factory: Callable[..., FastAPI], origin: str, method: str
+) -> None:
+    async with custom_client(app_factory, cors_origins=(ORIGIN,)) as http:
+        refused = await http.options(
+            "/api/alice/tasks", headers={"Origin": origin, "Access-Control-Request-Method": method}
+        )
+        allowed = await http.options(
+            "/api/alice/tasks", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+        )
+
+    body = assert_problem(refused, 400, "bad_request")
+    assert body["detail"].startswith("Disallowed CORS")
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
