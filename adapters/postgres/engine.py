@@ -82,7 +82,7 @@ class DatabaseOptions:
             raise DatabaseUrlError("not a valid URL") from None
         if url.drivername not in _SCHEMES:
             raise DatabaseUrlError(
-                f"scheme must be postgresql:// or postgresql+asyncpg://, not {url.drivername}://"
+                f"scheme must be postgresql://, postgres:// or postgresql+asyncpg://, not {url.drivername}://"
             )
         query = dict(url.query)
         timeout = _pop_single(query, "connect_timeout")

