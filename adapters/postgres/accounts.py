@@ -25,6 +25,9 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
     async with operator_connection(options) as connection, connection.transaction():
         await connection.execute(f"SET LOCAL ROLE {API_ROLE}")
         await connection.execute("SELECT set_config('taskapi.user_id', $1, true)", user_id)
+        # The owner's lock, first, as every writer takes it: a write of the user's in flight
+        # ends before the deletes read, so none survives them, and no lock order can deadlock.
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", user_id)
         tasks = await connection.execute("DELETE FROM tasks WHERE user_id = $1", user_id)
         keys = await connection.execute("DELETE FROM idempotency_keys WHERE user_id = $1", user_id)
         # The deletions just recorded, and older ones, their count and any stream's lease:

@@ -59,7 +59,15 @@ _REFUSED: Final = (
     asyncpg.exceptions.InsufficientPrivilegeError,  # not a member; no grant; RLS violation
     asyncpg.exceptions.UndefinedTableError,  # not migrated
     asyncpg.exceptions.UndefinedFunctionError,  # not migrated (the repository's functions)
+    # Nothing was committed, and the same request can succeed later: a standby after a
+    # failover, or a database made read-only for maintenance; a deadlock's or serialization
+    # failure's victim.
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.TransactionRollbackError,
 )
+# Any error while a connection opens: no statement has run. Neon's proxy reports a compute it
+# cannot wake as an ErrorResponse (SQLSTATE XX000), which asyncpg raises as a server error.
+_OPENING: Final[tuple[type[BaseException], ...]] = (*UNAVAILABLE, asyncpg.PostgresError)
 
 
 async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
@@ -143,7 +151,7 @@ class Database:
                 # Immediate with a slot held; opening a new connection is bounded by the
                 # connect timeout.
                 conn = await pool.acquire()
-            except UNAVAILABLE as error:
+            except _OPENING as error:
                 raise StorageUnavailable(type(error).__name__) from error
             try:
                 yield conn
@@ -209,5 +217,5 @@ class Database:
                 return bool(await conn.fetchval(check))
         except StorageUnavailable:
             return False
-        except UNAVAILABLE:
+        except _OPENING:  # whatever the server says, it is not ready
             return False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.accounts import erase_user
+from adapters.postgres.engine import DatabaseOptions, operator_connection
+from adapters.postgres.functions import INSERT_TASK
 from tests.database import create_database, drop_database
 from tests.jwks import JwksServer, SigningKey, jwks
 from tests.process import taskapi, taskapi_serve
@@ -196,3 +201,29 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
         DATABASE_POOLER="transaction",
     )
     assert "deleted 0 tasks and 0 idempotency keys" in again.stdout, again.stderr
+
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+async def test_delete_user_waits_for_a_write_in_flight_and_leaves_nothing(
+    database_url: str, engine: AsyncEngine, clean_tasks: None
+) -> None:
+    options = DatabaseOptions.from_url(database_url)
+    async with operator_connection(options) as writer:
+        await writer.fetch(INSERT_TASK.call, "alice", "kept", None, None, 0, [], NOW, None)
+        transaction = writer.transaction()
+        await transaction.start()
+        # A create of alice's in flight: it holds her lock and has inserted, not yet committed.
+        await writer.fetch(INSERT_TASK.call, "alice", "in flight", None, None, 0, [], NOW, None)
+        erasing = asyncio.create_task(erase_user(options, "alice"))
+        await asyncio.sleep(0.5)
+        assert not erasing.done()  # it waits for her lock, as any writer would
+        await transaction.commit()
+        erased = await asyncio.wait_for(erasing, timeout=10)
+    assert erased.tasks == 2  # the one in flight too: none survives "delete every task"
+    async with engine.connect() as connection:
+        left = await connection.execute(text("SELECT count(*) FROM tasks WHERE user_id = 'alice'"))
+        assert left.scalar_one() == 0
+        counted = await connection.execute(text("SELECT count(*) FROM task_counts"))
+        assert counted.scalar_one() == 0
