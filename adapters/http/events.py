@@ -74,8 +74,9 @@ async def open_stream(
 ) -> AsyncIterator[Stream]:
     """Take one of the owner's stream slots (429 past the limit) and read the first page."""
     position: FeedPosition | None = None
+    # An empty Last-Event-ID is none (SSE); an empty since is a bad token, as on listChanges.
     token, field = (last_event_id, "Last-Event-ID") if last_event_id else (since, "since")
-    if token:
+    if token is not None:
         try:
             position = tokens.decode(token, owner)
         except InvalidCursor as error:

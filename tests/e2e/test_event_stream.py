@@ -153,6 +153,8 @@ async def test_a_stream_ends_with_token_expired_when_its_token_expires(served: s
     [
         ({"Last-Event-ID": "not-a-token"}, {}, "Last-Event-ID"),
         ({}, {"since": "not-a-token"}, "since"),
+        ({}, {"since": ""}, "since"),  # as on listChanges: not "from the start"
+        ({"Last-Event-ID": ""}, {"since": ""}, "since"),  # an empty Last-Event-ID is none
     ],
 )
 async def test_a_bad_resume_point_is_400_before_the_stream_starts(
