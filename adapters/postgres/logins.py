@@ -7,7 +7,11 @@ take ``taskapi_app``: reset to itself, it may read and change nothing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import secrets
 from typing import Final
 
 from adapters.postgres.engine import DatabaseOptions, operator_connection
@@ -15,6 +19,9 @@ from adapters.postgres.row_security import API_ROLE
 
 _ROLE_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 MIN_PASSWORD_LENGTH: Final = 16
+# Printable ASCII: what SASLprep, which SCRAM applies to a password, leaves as it is.
+_PASSWORD: Final = re.compile(r"[\x20-\x7e]+")
+_SCRAM_ITERATIONS: Final = 4096  # PostgreSQL's default scram_iterations
 
 
 class LoginRoleError(ValueError):
@@ -34,6 +41,8 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
         )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise LoginRoleError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if not _PASSWORD.fullmatch(password):
+        raise LoginRoleError("the password must be printable ASCII characters")
     async with operator_connection(options) as connection, connection.transaction():
         existing = await connection.fetchrow(
             "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb "
@@ -45,7 +54,7 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
                 f"role {name} exists with SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB; "
                 "choose another name"
             )
-        literal = await connection.fetchval("SELECT quote_literal($1)", password)
+        literal = await connection.fetchval("SELECT quote_literal($1)", scram_verifier(password))
         verb = "ALTER" if existing is not None else "CREATE"
         await connection.execute(
             f'{verb} ROLE "{name}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB '
@@ -53,3 +62,18 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
         )
         await connection.execute(f'GRANT {API_ROLE} TO "{name}"')
     return existing is None
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """What PostgreSQL stores for ``password`` (RFC 7677): the password itself is never sent.
+
+    A ``PASSWORD '<plain text>'`` would reach the server's statement log and pg_stat_statements.
+    The standard library computes it; no driver here exposes libpq's PQencryptPasswordConn.
+    """
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _SCRAM_ITERATIONS)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    encoded = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${_SCRAM_ITERATIONS}:{encoded[0]}${encoded[1]}:{encoded[2]}"

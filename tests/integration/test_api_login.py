@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from adapters.postgres import logins
 from adapters.postgres.database import Database
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.logins import LoginRoleError, create_api_login
@@ -122,6 +123,23 @@ async def test_creating_it_again_updates_it(
     assert await create_api_login(options, name, PASSWORD + "-rotated") is False
 
 
+async def test_the_password_is_sent_as_a_scram_verifier_never_in_plain_text(
+    login: tuple[str, str], direct_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the salt fixed, the server holds exactly the verifier computed here: had the plain
+    # password been sent, PostgreSQL would have salted it itself.
+    name, _ = login
+    salt = bytes(range(16))
+    monkeypatch.setattr("adapters.postgres.logins.secrets.token_bytes", lambda size: salt[:size])
+    await create_api_login(DatabaseOptions.from_url(direct_database_url), name, PASSWORD)
+    owner = await _connect(direct_database_url)
+    try:
+        stored = await owner.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", name)
+    finally:
+        await owner.close()
+    assert stored == logins.scram_verifier(PASSWORD, salt)
+
+
 @pytest.mark.parametrize(
     ("name", "password"),
     [
@@ -129,6 +147,7 @@ async def test_creating_it_again_updates_it(
         ("Robert'); DROP TABLE tasks;--", PASSWORD),
         ("1starts_with_a_digit", PASSWORD),
         ("ok_name", "short"),
+        ("ok_name", "long enough but not ascii: é"),
     ],
 )
 async def test_bad_names_and_short_passwords_are_refused(
