@@ -13,8 +13,10 @@ task as this process last read or saved it stands in for the load while it is cu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Final
@@ -46,8 +48,11 @@ from domain.task import NewTask, Priority, Task, TaskChanges, UserId
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
-SAVE_ATTEMPTS: Final = 8
+SAVE_ATTEMPTS: Final = 12
 """Loads and saves a change may take while concurrent writers keep winning the race."""
+FIRST_PAUSE_SECONDS: Final = 0.002
+"""The longest pause after a first lost race; it doubles with each one, up to 64 ms."""
+LONGEST_PAUSE_SECONDS: Final = 0.064
 
 
 class ListTasks:
@@ -257,7 +262,7 @@ async def _change(
     first, and a fresh load replaces the guess for the next change.
     """
     guess = recent_tasks.get(owner, task_id)
-    for _ in range(SAVE_ATTEMPTS):
+    for attempt in range(SAVE_ATTEMPTS):
         fresh = guess is None
         task = await repository.get(owner, task_id) if guess is None else guess
         guess = None
@@ -279,6 +284,10 @@ async def _change(
         if saved is not None:
             recent_tasks.remember(saved)
             return saved
+        # Another save won: wait a random while (exponential backoff, full jitter), so that the
+        # writers of one task spread out and take turns instead of colliding again.
+        longest = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2**attempt)
+        await asyncio.sleep(random.uniform(0, longest))  # noqa: S311  # spreading, not secrecy
     raise WriteContention()
 
 

@@ -117,6 +117,31 @@ async def test_twenty_racing_writers_with_one_if_match_exactly_one_wins(
     assert (stored["version"], stored["title"]) == (2, winner["title"])
 
 
+async def test_racing_writers_without_if_match_all_win_in_turn(
+    client: httpx.AsyncClient, rows: Rows
+) -> None:
+    # "Without If-Match the last write wins": forty at once on one task each get their turn
+    # (a lost save waits a random while and tries again), none a 503.
+    task = await create(client)
+    for round_ in range(2):
+        responses = await asyncio.gather(
+            *(
+                client.put(
+                    f"/api/alice/tasks/{task['id']}",
+                    json={"title": f"writer {n}", "completed": n % 2 == 0},
+                    headers=bearer(),
+                )
+                for n in range(40)
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * 40, [r.text for r in responses]
+        versions = sorted(r.json()["version"] for r in responses)
+        assert versions == list(range(2 + 40 * round_, 42 + 40 * round_))  # one save each
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert stored["version"] == 81
+
+
 async def test_if_none_match_gives_304_while_unchanged(client: httpx.AsyncClient) -> None:
     task = await create(client)
     path = f"/api/alice/tasks/{task['id']}"
