@@ -14,6 +14,7 @@ import re
 import time
 from http import HTTPStatus
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -66,6 +67,8 @@ class RequestEdgeMiddleware:
             # A bug still gets a problem+json 500 with this request's id, never a stack trace.
             # Past the response start, only the server can cut the response off.
             if status:
+                if _client_left(error):
+                    return  # nothing to answer, and no bug: not an error in the log
                 raise
             await internal_error(error)(scope, receive, edge_send)
         finally:
@@ -98,6 +101,14 @@ class _BodyTooLarge(HTTPException):
     # 400s) to the one error mapping, which answers 413 inside the CORS layer.
     def __init__(self) -> None:
         super().__init__(413)
+
+
+def _client_left(error: BaseException) -> bool:
+    # FastAPI's event-stream keep-alive task finds its stream closed when the client disconnects
+    # (fastapi/fastapi#15725) and raises that, in a group, once the response has ended.
+    if isinstance(error, BaseExceptionGroup):
+        return all(_client_left(inner) for inner in error.exceptions)
+    return isinstance(error, anyio.BrokenResourceError | anyio.ClosedResourceError)
 
 
 class InternalErrorMiddleware:

@@ -7,10 +7,15 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.http.middleware import RequestEdgeMiddleware
+from adapters.http.observability import HttpMetrics
 from application.errors import StorageUnavailable
 from bootstrap.container import Container
 from domain.task import Task
@@ -195,3 +200,44 @@ async def test_a_refused_preflight_is_a_problem_like_every_error(
     assert body["detail"].startswith("Disallowed CORS")
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ORIGIN
+
+
+def _streams_then_raises(error: Exception) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        raise error
+
+    return app
+
+
+async def _call(app: ASGIApp) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/alice/events", "headers": []}
+    edge = RequestEdgeMiddleware(app, metrics=HttpMetrics(CollectorRegistry()))
+    await edge(scope, receive, send)
+    return sent
+
+
+async def test_a_client_leaving_an_event_stream_is_not_an_error() -> None:
+    # FastAPI's keep-alive task raises this group once the client has gone (fastapi#15725);
+    # uvicorn would log it as "Exception in ASGI application".
+    gone = ExceptionGroup("stream", [anyio.BrokenResourceError(), anyio.ClosedResourceError()])
+    sent = await _call(_streams_then_raises(gone))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), ExceptionGroup("mixed", [anyio.BrokenResourceError(), KeyError()])],
+)
+async def test_a_bug_after_the_response_started_still_reaches_the_server(error: Exception) -> None:
+    with pytest.raises(type(error)):
+        await _call(_streams_then_raises(error))
