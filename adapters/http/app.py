@@ -130,6 +130,7 @@ def build_app(
         tags=["service"],
         operation_id="getHealth",
         summary="Liveness: the process runs",
+        responses=problems(database=False, limited=False),
     )
     async def healthz() -> Liveness:
         return Liveness(status="ok")

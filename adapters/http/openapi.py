@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from adapters.http.problems import problem_body
 from adapters.http.schemas import MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode
+from adapters.http.server import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 
 _STRING: Final = {"type": "string"}
 
@@ -74,6 +75,11 @@ _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     ),
     412: ("If-Match names a stale version (`precondition_failed`)", ("ETag",)),
     413: (f"Body over {MAX_BODY_BYTES // 1024} KiB (`payload_too_large`)", ()),
+    431: (
+        f"Request line and headers over {MAX_HEAD_BYTES // 1024} KiB or {MAX_HEADER_FIELDS} "
+        "fields (`request_header_fields_too_large`); the connection closes",
+        (),
+    ),
     429: (
         "Over the rate limit of the user, or of the address for failed authentications "
         "(`rate_limited`); or the user has the most event streams open (`too_many_streams`)",
@@ -127,6 +133,13 @@ _EXAMPLES: Final[dict[int, dict[str, object]]] = {
             None,
         ),
         (
+            431,
+            ProblemCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
+            f"The request line and headers may hold at most {MAX_HEAD_BYTES} bytes in"
+            f" {MAX_HEADER_FIELDS} fields.",
+            None,
+        ),
+        (
             429,
             ProblemCode.RATE_LIMITED,
             "Too many requests; retry after the time Retry-After gives.",
@@ -147,7 +160,8 @@ def problems(
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses for these error statuses, each a problem+json.
 
-    429 and 503 are added unless the operation is not rate limited or reaches no database.
+    429 and 503 are added unless the operation is not rate limited or reaches no database;
+    431 always (a long query string can be one on any operation).
     """
     return {
         status: {
@@ -160,7 +174,12 @@ def problems(
                 else {}
             ),
         }
-        for status in (*statuses, *((429,) if limited else ()), *((503,) if database else ()))
+        for status in (
+            *statuses,
+            *((429,) if limited else ()),
+            431,
+            *((503,) if database else ()),
+        )
     }
 
 

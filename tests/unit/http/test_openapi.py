@@ -247,3 +247,12 @@ def test_each_error_response_shows_an_example_of_its_own_status(document: dict[s
                 assert example["type"] == f"/problems/{example['code'].replace('_', '-')}"
                 seen.add(example["code"])
     assert {"validation_error", "unauthorized", "task_not_found", "rate_limited"} <= seen
+
+
+def test_every_operation_declares_the_431_any_request_may_get(document: dict[str, Any]) -> None:
+    # The request line counts: a query string of 4096 "é"s is 24 KiB once percent-encoded.
+    for method, path, operation in operations(document):
+        declared = operation["responses"].get("431")
+        assert declared is not None, (method, path)
+        example = declared["content"]["application/problem+json"]["example"]
+        assert example["code"] == "request_header_fields_too_large"
