@@ -24,6 +24,9 @@ _BIDI_CONTROL: Final = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 # cannot be encoded as UTF-8 at all: both are refused rather than stored. Character classes, so
 # that a check costs the same small time however long the text.
 _UNSTORABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# One-line text (a title, a tag) takes no line break: neither a control character's nor Unicode's
+# line and paragraph separators (which also end a line in many renderers).
+_LINE_BREAK: Final = re.compile(r"[\u2028\u2029]")
 # Line breaks and tabs are part of ordinary prose.
 _UNSTORABLE_IN_PROSE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -58,6 +61,9 @@ def clean_title(raw: str) -> str:
         raise InvalidTask(
             "title", f"must not contain bidirectional controls (found U+{ord(bidi):04X})"
         )
+    separator = _first(_LINE_BREAK, title)
+    if separator is not None:
+        raise InvalidTask("title", f"must not contain line breaks (found U+{ord(separator):04X})")
     if all(unicodedata.category(char) in ("Cf", "Zs", "Zl", "Zp") for char in title):
         raise InvalidTask("title", "must contain a visible character")
     return title
@@ -85,7 +91,7 @@ def clean_tag(raw: str, *, field: str = "tags") -> str:
         raise InvalidTask(field, "must not hold an empty tag")
     if len(tag) > TAG_MAX_LENGTH:
         raise InvalidTask(field, f"must hold tags of at most {TAG_MAX_LENGTH} characters")
-    bad = _first(_UNSTORABLE, tag) or _first(_BIDI_CONTROL, tag)
+    bad = _first(_UNSTORABLE, tag) or _first(_BIDI_CONTROL, tag) or _first(_LINE_BREAK, tag)
     if bad is not None:
         raise InvalidTask(field, f"must not hold control characters (found U+{ord(bad):04X})")
     if all(unicodedata.category(char) in ("Cf", "Zs", "Zl", "Zp") for char in tag):

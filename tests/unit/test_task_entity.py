@@ -152,7 +152,16 @@ def test_tags_are_a_normalised_sorted_set() -> None:
 
 @pytest.mark.parametrize(
     "tags",
-    [[""], [" "], ["x" * 51], ["a\tb"], ["\u200b"], ["\u202eevil"], [f"t{n}" for n in range(21)]],
+    [
+        [""],
+        [" "],
+        ["x" * 51],
+        ["a\tb"],
+        ["\u200b"],
+        ["\u202eevil"],
+        ["one\u2028two"],
+        [f"t{n}" for n in range(21)],
+    ],
 )
 def test_tags_that_break_the_rule_are_refused(tags: list[str]) -> None:
     with pytest.raises(InvalidTask) as refused:

@@ -56,6 +56,8 @@ def test_valid_titles(raw: str, expected: str) -> None:
         ("a\u202ab", "bidirectional controls (found U+202A)"),
         ("x\u2066y\u2069", "bidirectional controls (found U+2066)"),
         ("\u2069", "bidirectional controls (found U+2069)"),
+        ("line\u2028separator", "line breaks (found U+2028)"),
+        ("paragraph\u2029separator", "line breaks (found U+2029)"),
         ("\u200b", "must contain a visible character"),
         ("\u200b\u200c\u200d\u2060\ufeff", "must contain a visible character"),
         ("\u200b \u200b", "must contain a visible character"),
@@ -93,8 +95,14 @@ def test_a_title_is_either_refused_or_clean(raw: str) -> None:
     assert all(ord(char) >= 0x20 and not 0x7F <= ord(char) <= 0x9F for char in title)
 
 
-# Format characters (Cf: zero-width ones, bidirectional controls) have rules of their own, above.
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cf"]), min_size=1))
+# Format characters (Cf: zero-width ones, bidirectional controls) and Unicode's line and paragraph
+# separators (Zl, Zp) have rules of their own, above.
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cf", "Zl", "Zp"]),
+        min_size=1,
+    )
+)
 def test_printable_titles_of_legal_length_are_accepted(raw: str) -> None:
     if raw.strip() and len(raw.strip()) <= TITLE_MAX_LENGTH:
         assert clean_title(raw) == raw.strip()
