@@ -14,8 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.http.problems import problem_body
-from adapters.http.schemas import MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode
+from adapters.http.schemas import MAX_BODY_BYTES, PROBLEM_JSON, Problem, ProblemCode, problem_body
 from adapters.http.server import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 
 _STRING: Final = {"type": "string"}

@@ -25,7 +25,7 @@ from adapters.http.context import request_id_var
 from adapters.http.dependencies import current_principal, owner, provided
 from adapters.http.observability import HttpMetrics, SampledLog
 from adapters.http.rate_limits import RateLimited
-from adapters.http.schemas import PROBLEM_JSON, PROBLEM_TITLES, ProblemCode, problem_type
+from adapters.http.schemas import PROBLEM_JSON, ProblemCode, problem_body
 from application.errors import (
     AuthenticationFailed,
     IdempotencyConflict,
@@ -79,27 +79,6 @@ def problem(
     return Response(
         orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
     )
-
-
-def problem_body(
-    status: int,
-    code: ProblemCode,
-    detail: str,
-    request_id: str,
-    errors: list[dict[str, str]] | None = None,
-) -> dict[str, object]:
-    """The problem document itself (also the OpenAPI document's examples)."""
-    body: dict[str, object] = {
-        "type": problem_type(code),
-        "title": PROBLEM_TITLES[code],
-        "status": status,
-        "detail": detail,
-        "code": code.value,
-        "request_id": request_id,
-    }
-    if errors:
-        body["errors"] = errors
-    return body
 
 
 def _client(request: Request) -> str | None:

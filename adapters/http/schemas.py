@@ -506,6 +506,27 @@ def problem_type(code: ProblemCode) -> str:
     return f"/problems/{code.replace('_', '-')}"
 
 
+def problem_body(
+    status: int,
+    code: ProblemCode,
+    detail: str,
+    request_id: str,
+    errors: list[dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """The problem document itself (also the OpenAPI document's examples)."""
+    body: dict[str, object] = {
+        "type": problem_type(code),
+        "title": PROBLEM_TITLES[code],
+        "status": status,
+        "detail": detail,
+        "code": code.value,
+        "request_id": request_id,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
 class FieldError(BaseModel):
     """One invalid input."""
 

@@ -19,7 +19,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapters.http.schemas import PROBLEM_JSON, PROBLEM_TITLES, ProblemCode, problem_type
+from adapters.http.schemas import PROBLEM_JSON, ProblemCode, problem_body
 
 MAX_HEAD_BYTES: Final = 16 * 1024
 MAX_HEADER_FIELDS: Final = 100
@@ -35,16 +35,7 @@ _sweeping: set[asyncio.AbstractEventLoop] = set()
 def _problem_response(status: int, code: ProblemCode, detail: str) -> bytes:
     """A problem+json answer written by the protocol itself, before (or instead of) the app."""
     request_id = f"{random.getrandbits(128):032x}"
-    body = orjson.dumps(
-        {
-            "type": problem_type(code),
-            "title": PROBLEM_TITLES[code],
-            "status": status,
-            "detail": detail,
-            "code": code.value,
-            "request_id": request_id,
-        }
-    )
+    body = orjson.dumps(problem_body(status, code, detail, request_id))
     return (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         f"content-type: {PROBLEM_JSON}\r\ncontent-length: {len(body)}\r\n"
