@@ -206,6 +206,8 @@ _OWNERS_COUNT: Final = (
     + _sql(select(_counts.c.tasks).where(_counts.c.user_id == _OWNER))
     + "), 0)::BIGINT AS total"
 ).replace("\n", " ")
+
+
 # Where a word is looked for: title and description, a line break apart so no word spans both.
 SEARCHED_TEXT: Final = "lower(title || E'\\n' || coalesce(description, ''))"
 
@@ -241,6 +243,7 @@ LIST_TASKS: Final = SqlFunction(
             "dir TEXT := CASE WHEN p_descending THEN 'DESC' ELSE 'ASC' END;",
             "beyond TEXT := CASE WHEN p_descending THEN '<' ELSE '>' END;",
             "word TEXT;",
+            "searched TEXT;",
             "source TEXT;",
             "dated TEXT;",
             "page TEXT;",
@@ -263,9 +266,17 @@ LIST_TASKS: Final = SqlFunction(
             "IF p_tags IS NOT NULL THEN filters := filters || ' AND tags @> $4'; END IF;",
             "IF p_due_before IS NOT NULL THEN filters := filters || ' AND due_at < $5'; END IF;",
             "IF p_due_after IS NOT NULL THEN filters := filters || ' AND due_at >= $6'; END IF;",
+            # Case folds final sigma into sigma and ß into ss, which lower() leaves apart
+            # (ΣΊΣΥΦΟΣ, STRASSE). The text is folded as far as the word needs: a word without σ
+            # (without s) is found in the text alike with or without ς (ß) folded, at no cost.
             "FOREACH word IN ARRAY coalesce(p_words, '{}') LOOP",
-            f"filters := filters || format(' AND {SEARCHED_TEXT.replace(chr(39), chr(39) * 2)}"
-            " LIKE %L', '%' || lower(word) || '%');",
+            "word := replace(replace(lower(word), 'ς', 'σ'), 'ß', 'ss');",
+            f"searched := '{SEARCHED_TEXT.replace(chr(39), chr(39) * 2)}';",
+            "IF strpos(word, 'σ') > 0 THEN"
+            " searched := format('replace(%s, ''ς'', ''σ'')', searched); END IF;",
+            "IF strpos(word, 's') > 0 THEN"
+            " searched := format('replace(%s, ''ß'', ''ss'')', searched); END IF;",
+            "filters := filters || format(' AND %s LIKE %L', searched, '%' || word || '%');",
             "END LOOP;",
             # A search reads every task of the owner anyway (row-level security keeps LIKE out of
             # any index): read the matches once, then count and page them.
@@ -442,6 +453,9 @@ CREATE_TASK_ONCE: Final = SqlFunction(
             f" jsonb_populate_record(NULL::{_tasks.name}, kept_task) AS kept;",
             "RETURN;",
             "END IF;",
+            # The lock timeout is the wait for the key: queued behind the owner's other writes,
+            # this waits as any creation does (up to the statement timeout: a 503, not a 409).
+            "PERFORM set_config('lock_timeout', '0', true);",
             _WITHIN_LIMIT,
             f"{_sql(_INSERT)} INTO stored;",
             _sql(
@@ -589,7 +603,7 @@ FUNCTIONS: Final = (
     CHANGED_OWNERS,
     WATCH_OWNERS,
 )
-"""Every function, as migrations 0004 to 0009 (re)created them."""
+"""Every function, as migrations 0004 to 0010 (re)created them."""
 
 
 if __name__ == "__main__":

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import Database
 from adapters.postgres.repository import SqlIdempotencyKeyJanitor
 from tests.e2e.conftest import Rows
-from tests.e2e.helpers import assert_problem
+from tests.e2e.helpers import assert_problem, custom_client
 from tests.tokens import bearer
 
 REPLAYED_HEADERS = ("location", "etag", "content-type")
@@ -122,3 +124,28 @@ async def test_a_retry_while_the_first_is_in_flight_waits_then_gets_409_in_progr
     # Once the first request is gone (rolled back), the key is free again.
     again = await client.post("/api/alice/tasks", json={"title": "a"}, headers=keyed("in-flight"))
     assert again.status_code == 201
+
+
+async def test_a_keyed_creation_queued_behind_the_owners_writes_waits_for_them_not_409(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, rows: Rows, clean_tasks: None
+) -> None:
+    # The key's two-second wait is for another request holding the same key. Here nothing holds
+    # it; the owner's lock is held (a long write of alice's) for longer than that wait.
+    async with (
+        custom_client(app_factory, database_statement_timeout=10) as client,
+        engine.connect() as writer,
+    ):
+        transaction = await writer.begin()
+        await writer.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('alice', 0))"))
+        started = time.monotonic()
+        creation = asyncio.create_task(
+            client.post("/api/alice/tasks", json={"title": "a"}, headers=keyed("queued"))
+        )
+        await asyncio.sleep(3)
+        assert not creation.done()
+        await transaction.rollback()
+        response = await creation
+        waited = time.monotonic() - started
+    assert response.status_code == 201, response.text
+    assert waited >= 3
+    assert await rows.count("alice") == 1

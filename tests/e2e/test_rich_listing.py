@@ -124,6 +124,27 @@ async def test_each_filter_selects_exactly_the_matching_tasks_of_the_caller(
     assert wrong == {}
 
 
+async def test_search_folds_final_sigma_and_sharp_s_as_case_does(
+    client: httpx.AsyncClient,
+) -> None:
+    # lower() alone keeps ς apart from σ and ß apart from ss.
+    titles = ("ΣΊΣΥΦΟΣ", "Myth: σίσυφος", "Straße", "STRASSE", "Strasbourg")
+    ids = [(await _add(client, "alice", (t, None, None, "none", [])))["id"] for t in titles]
+    searches = {
+        "σίσυφος": [0, 1],
+        "ΣΊΣΥΦΟΣ": [0, 1],
+        "σίσυφοσ": [0, 1],
+        "σίσυφ": [0, 1],
+        "straße": [2, 3],
+        "STRASSE": [2, 3],
+        "ẞ": [2, 3],  # capital sharp s
+        "stras": [2, 3, 4],
+        "straß": [2, 3],
+    }
+    found = {q: (await _listed(client, "q=" + quote(q)))[0] for q in searches}
+    assert found == {q: [ids[n] for n in numbers] for q, numbers in searches.items()}
+
+
 # After 3 and 5 were completed (the two most recently updated).
 ORDERS: Final = {
     "created_at": [1, 2, 3, 4, 5, 6],

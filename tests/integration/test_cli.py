@@ -128,6 +128,7 @@ async def test_migrate_status_shows_current_and_pending_revisions(
             "0007",
             "0008",
             "0009",
+            "0010",
         ]
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
