@@ -203,10 +203,12 @@ DueAt = Annotated[
     Field(strict=False, description="RFC 3339 date-time with an offset; returned in UTC"),
 ]
 _PRIORITY = Field(strict=False, description="none (the default), low, medium or high")
+# The set's limit holds after duplicates collapse (the domain's rule); this bounds what is sent.
+TAGS_SENT_MAX: Final = 5 * TAGS_MAX
 _TAGS = Field(
-    max_length=TAGS_MAX,
+    max_length=TAGS_SENT_MAX,
     description=f"0-{TAGS_MAX} labels: trimmed and lower-cased, 1-{TAG_MAX_LENGTH} characters "
-    "each; duplicates collapse",
+    f"each; duplicates collapse (at most {TAGS_SENT_MAX} entries as sent)",
 )
 
 

@@ -69,6 +69,7 @@ async def test_the_new_fields_are_stored_and_returned_normalised(
         ({"tags": ["new\nline"]}, "tags"),
         ({"tags": ["\u202eevil"]}, "tags"),
         ({"tags": [f"t{n}" for n in range(21)]}, "tags"),
+        ({"tags": ["same"] * 101}, "tags"),  # one tag, but more entries than are read
     ],
 )
 async def test_invalid_new_fields_are_400_naming_the_field_and_store_nothing(
@@ -85,6 +86,12 @@ async def test_limits_hold_at_the_edges(client: httpx.AsyncClient) -> None:
     tags = [f"t{n}" for n in range(18)] + ["T0", " t1 "]  # 20 given, 18 after collapsing
     task = assert_task_response(await _create(client, tags=tags), 201, user="alice")
     assert len(task["tags"]) == 18
+    # The limit is on the set: 20 tags sent as 100 entries are 20 tags.
+    tags = [f"{case(f't{n}')} " for n in range(20) for case in (str, str.upper)] * 2
+    tags += [f"t{n}" for n in range(20)]
+    assert len(tags) == 100
+    task = assert_task_response(await _create(client, tags=tags), 201, user="alice")
+    assert task["tags"] == sorted(f"t{n}" for n in range(20))
     long = assert_task_response(await _create(client, tags=["x" * 50]), 201, user="alice")
     assert long["tags"] == ["x" * 50]
     padded = assert_task_response(
