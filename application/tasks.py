@@ -118,20 +118,22 @@ class ListChanges:
             raise SyncTokenExpired()
         batch = await self._repository.changes(owner, after=since, limit=limit)
         # Before the feed's start, or past its end: the owner's feed lost places the token saw
-        # (their data was erased), so the deletions it needs can no longer be told. (Also when
-        # the janitor drops a month-old deletion that was the owner's last change: one full sync.)
+        # (their data was erased), so the deletions it needs can no longer be told.
         if since is not None and (since.floor < batch.horizon or since.seq > batch.latest):
             raise SyncTokenExpired()
         # A first sync needs no deletion up to what its snapshot saw: those tasks were gone.
         floor = max(batch.latest, batch.horizon) if since is None else since.floor
+        # Short of the end, the deletions still ahead may be as old as the sync this continues:
+        # its positions keep that sync's age, so none outlives the deletions it still needs.
+        kept = as_of if since is None else since.as_of
         if batch.has_more:
-            end = position_after(batch.changes[-1], floor, as_of)
+            end = position_after(batch.changes[-1], floor, kept)
         else:
             # Every change of the owner up to ``latest`` has been read; any later one lands after.
             seq = batch.latest if since is None else max(batch.latest, since.seq)
             end = FeedPosition(seq, LAST_ID, max(floor, seq), as_of)
         return ChangePage(
-            changes=batch.changes, has_more=batch.has_more, floor=floor, as_of=as_of, end=end
+            changes=batch.changes, has_more=batch.has_more, floor=floor, as_of=kept, end=end
         )
 
 

@@ -205,25 +205,26 @@ async def test_tombstones_are_kept_31_days_and_tokens_expire_after_30(
     database: Database,
     engine: AsyncEngine,
 ) -> None:
+    oldest = await add(repository, "oldest")
     old = await add(repository, "old")
     recent = await add(repository, "recent")
     start = (await feed.execute(ALICE, since=None)).end
-    assert await repository.delete(ALICE, old.id)
-    assert await repository.delete(ALICE, recent.id)
+    for task in (oldest, old, recent):
+        assert await repository.delete(ALICE, task.id)
     async with engine.begin() as connection:
         await connection.execute(
             text(
                 "UPDATE task_tombstones SET deleted_at = now() - interval '32 days'"
-                " WHERE task_id = :id"
+                " WHERE task_id IN (:oldest, :old)"
             ),
-            {"id": old.id},
+            {"oldest": oldest.id, "old": old.id},
         )
 
     purged = await SqlTombstoneJanitor(database).purge(datetime.now(UTC))
 
-    assert purged == 1
+    assert purged == 1  # the newest of alice's expired deletions stays (see the next test)
     page = await feed.execute(ALICE, since=start)  # a token younger than 30 days: still whole
-    assert summary(page) == [("delete", recent.id, None)]
+    assert summary(page) == [("delete", old.id, None), ("delete", recent.id, None)]
     clock.advance(SYNC_TOKEN_LIFETIME.total_seconds() + 1)
     with pytest.raises(SyncTokenExpired):  # it might have needed what was purged
         await feed.execute(ALICE, since=start)
@@ -231,6 +232,34 @@ async def test_tombstones_are_kept_31_days_and_tokens_expire_after_30(
     assert fresh.changes == []
     assert (await feed.execute(ALICE, since=fresh.end)).changes == []
     assert await SqlTombstoneJanitor(database).purge(datetime.now(UTC)) == 0
+
+
+async def test_the_janitor_never_lowers_a_users_place_below_the_tokens_issued_since(
+    repository: SqlTaskRepository, feed: ListChanges, database: Database, engine: AsyncEngine
+) -> None:
+    # Alice's last change is a deletion, forgotten after 31 days; a token from yesterday must
+    # still hear "nothing changed", not 410 (her place in the feed would have dropped below it).
+    kept = await add(repository, "kept")
+    gone = await add(repository, "gone")
+    assert await repository.delete(ALICE, gone.id)
+    token = (await feed.execute(ALICE, since=None)).end
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE task_tombstones SET deleted_at = now() - interval '32 days'")
+        )
+
+    assert await SqlTombstoneJanitor(database).purge(datetime.now(UTC)) == 0
+
+    assert (await feed.execute(ALICE, since=token)).changes == []
+    assert await repository.delete(ALICE, kept.id)  # a newer deletion, expired too
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE task_tombstones SET deleted_at = now() - interval '32 days'")
+        )
+    assert await SqlTombstoneJanitor(database).purge(datetime.now(UTC)) == 1
+    async with engine.connect() as connection:
+        left = (await connection.execute(text("SELECT task_id FROM task_tombstones"))).all()
+    assert [tuple(row) for row in left] == [(kept.id,)]
 
 
 async def test_a_change_made_outside_the_api_takes_its_place_too(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from application.sync import (
@@ -85,6 +87,31 @@ async def test_a_token_expires_after_30_days_and_each_read_renews_it(
     with pytest.raises(SyncTokenExpired):
         await feed.execute(ALICE, since=kept)
     assert (await feed.execute(ALICE, since=renewed)).changes == []  # an idle client keeps going
+
+
+async def test_a_page_short_of_the_end_keeps_the_age_of_the_sync_it_continues(
+    repository: FakeTaskRepository, feed: ListChanges, clock: FakeClock
+) -> None:
+    # A deletion a day after a sync, read a page at a time 29 days later: the positions before
+    # the deletion may not pass for newer than the sync, or one kept for another 29 days would
+    # still be good after the janitor forgot the deletion, and the client would never hear of it.
+    ids = [await add(repository, f"t{n}") for n in range(3)]
+    synced = clock.now()
+    start = (await feed.execute(ALICE, since=None)).end
+    clock.advance(86_400)
+    await add(repository, "late")
+    await repository.delete(ALICE, ids[0])
+    clock.advance(SYNC_TOKEN_LIFETIME.total_seconds() - 2 * 86_400)
+    page = await feed.execute(ALICE, since=start, limit=1)
+    assert page.has_more
+    assert page.end.as_of == synced
+    assert page.position_after(1).as_of == synced
+    clock.advance(2 * 86_400)  # past 30 days from the sync: the page's next is refused
+    with pytest.raises(SyncTokenExpired):
+        await feed.execute(ALICE, since=page.end)
+    last = await feed.execute(ALICE, since=replace(page.end, as_of=clock.now()))
+    assert not last.has_more
+    assert last.end.as_of == clock.now()  # the end of the feed: a fresh 30 days
 
 
 async def test_a_token_from_before_the_feed_started_has_expired(
