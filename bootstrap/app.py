@@ -33,16 +33,22 @@ Purge = Callable[[datetime], Awaitable[int]]
 
 
 async def purge_expired_forever(
-    purges: Sequence[tuple[str, Purge]], clock: Clock, interval: float = PURGE_INTERVAL_SECONDS
+    purges: Sequence[tuple[str, Purge]],
+    clock: Clock,
+    busy: Callable[[], bool],
+    interval: float = PURGE_INTERVAL_SECONDS,
 ) -> None:
     """Delete expired rows (idempotency keys, tombstones) every ``interval`` s, in every replica.
 
     Expired keys are already ignored when a request comes, and a purged tombstone only turns
     older sync tokens into 410s; this keeps the tables small. Several replicas purging the same
-    rows is harmless.
+    rows is harmless. Skipped while ``busy()`` is false (no connection open: no request for
+    minutes), so that an idle service lets a scale-to-zero database suspend.
     """
     while True:
         await asyncio.sleep(interval)
+        if not busy():
+            continue
         for what, purge in purges:
             try:
                 purged = await purge(clock.now())
@@ -80,7 +86,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             ("idempotency keys", container.idempotency_janitor().purge),
             ("tombstones", container.tombstone_janitor().purge),
         )
-        purger = asyncio.create_task(purge_expired_forever(purges, container.clock()))
+        purger = asyncio.create_task(
+            purge_expired_forever(purges, container.clock(), container.database().in_use)
+        )
         signals = asyncio.create_task(container.change_source().run())
         try:
             yield

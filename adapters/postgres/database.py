@@ -127,6 +127,10 @@ class Database:
         """The pool, once started."""
         return self._pool
 
+    def in_use(self) -> bool:
+        """Whether any connection is open: none after ``recycle_seconds`` without a request."""
+        return self._pool is not None and self._pool.get_size() > 0
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
         """A pooled connection, waited for at most the acquire timeout.

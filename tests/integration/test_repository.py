@@ -292,6 +292,22 @@ async def test_an_unreachable_database_is_storage_unavailable_quickly() -> None:
         await database.close()
 
 
+async def test_the_pool_is_in_use_only_while_a_connection_is_open(database_url: str) -> None:
+    # What the janitor asks before it purges: none open means no request for a while.
+    database = Database(DatabaseOptions.from_url(database_url), PoolOptions(recycle_seconds=0.2))
+    await database.start()
+    try:
+        assert not database.in_use()
+        assert await database.ping(2.0)
+        assert database.in_use()
+        async with asyncio.timeout(10):
+            while database.in_use():  # closed once idle for recycle_seconds
+                await asyncio.sleep(0.1)
+    finally:
+        await database.close()
+    assert not database.in_use()
+
+
 async def explain_nested(url: str, query: str, *args: object, generic: bool = False) -> str:
     """The plans of the statements a function call runs, as auto_explain reports them.
 
