@@ -87,13 +87,16 @@ class ChangeBatch:
     """What the repository read, in one snapshot.
 
     ``latest`` is the owner's last place in the feed that the snapshot saw (0 when none);
-    ``horizon`` the place the feed started after (a position below it predates this feed).
+    ``horizon`` the place the feed started after (a position below it predates this feed);
+    ``erased`` the place, after the position read from, where the owner's data was erased
+    (``taskapi delete-user``), if it was: the deletions before it are gone with it.
     """
 
     changes: Sequence[Change]
     has_more: bool
     latest: int
     horizon: int
+    erased: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

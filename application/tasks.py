@@ -108,8 +108,8 @@ class ListChanges:
         """Return up to ``limit`` (1-1000) changes after ``since`` (``None``: every task).
 
         Raises ``SyncTokenExpired`` for a position more than ``SYNC_TOKEN_LIFETIME`` old (a
-        deletion after it may have been forgotten), from before this feed, or past the owner's
-        last place (their rows were erased), and ``InvalidTask`` for a limit out of range.
+        deletion after it may have been forgotten), from before this feed, or from before an
+        erasure of the owner's rows, and ``InvalidTask`` for a limit out of range.
         """
         if not 1 <= limit <= MAX_CHANGES_PAGE:
             raise InvalidTask("limit", f"must be between 1 and {MAX_CHANGES_PAGE}")
@@ -119,7 +119,9 @@ class ListChanges:
         batch = await self._repository.changes(owner, after=since, limit=limit)
         # Before the feed's start, or past its end: the owner's feed lost places the token saw
         # (their data was erased), so the deletions it needs can no longer be told.
-        if since is not None and (since.floor < batch.horizon or since.seq > batch.latest):
+        if since is not None and (
+            since.floor < batch.horizon or since.seq > batch.latest or batch.erased is not None
+        ):
             raise SyncTokenExpired()
         # A first sync needs no deletion up to what its snapshot saw: those tasks were gone.
         floor = max(batch.latest, batch.horizon) if since is None else since.floor

@@ -34,6 +34,13 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
         # nothing of the user stays.
         for table in ("task_tombstones", "task_counts", "task_watches"):
             await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608  # our own table names
+        # One tombstone stays, of no task (a negative id), holding the erasure's place in the
+        # feed: a device's token from before it is refused (410), whatever the user does next.
+        await connection.execute(
+            "INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq)"
+            " SELECT -seq, $1, now(), seq FROM nextval('task_change_seq') AS seq",
+            user_id,
+        )
     return ErasedRows(tasks=_count(tasks), idempotency_keys=_count(keys))
 
 

@@ -201,13 +201,15 @@ class SqlTaskRepository:
             if row["deleted_at"] is None
             else Deletion(row["id"], row["deleted_at"], row["change_seq"])
             for row in rows
-            if row["id"] is not None
+            if row["id"] is not None and row["id"] > 0
         ]
+        erasures = [row["change_seq"] for row in rows if row["id"] is not None and row["id"] < 0]
         return ChangeBatch(
             changes=changes[:limit],
             has_more=len(changes) > limit,
             latest=rows[0]["latest"],
             horizon=rows[0]["horizon"],
+            erased=erasures[0] if erasures else None,
         )
 
     async def save(self, task: Task, *, expected_version: int) -> Task | None:

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.http.cursor import SyncTokenCodec
 from adapters.http.schemas import ChangesOut
@@ -129,8 +131,34 @@ async def test_after_the_user_is_erased_an_old_token_is_410_not_nothing_changed(
 
     response = await client.get(CHANGES, params={"since": token}, headers=bearer())
     assert_problem(response, 410, "sync_token_expired")
-    assert (await changes(client))["changes"] == []  # starting over: nothing left
+    restart = await changes(client)  # starting over: nothing left
+    assert restart["changes"] == []
     assert (await changes(client, bobs, user="bob"))["changes"] == []  # bob's token still works
+    # Alice comes back: the old token stays refused, however far her feed moves on.
+    await create(client, title="new")
+    response = await client.get(CHANGES, params={"since": token}, headers=bearer())
+    assert_problem(response, 410, "sync_token_expired")
+    later = await changes(client, restart["next"])
+    assert [c["task"]["title"] for c in later["changes"]] == ["new"]
+    assert [c["task"]["title"] for c in (await changes(client))["changes"]] == ["new"]
+
+
+async def test_an_erased_user_whose_tasks_predate_the_feed_gets_410_too(
+    client: httpx.AsyncClient, engine: AsyncEngine, direct_database_url: str
+) -> None:
+    # Tasks stored before the feed existed (or loaded with triggers off) hold place 0, as does a
+    # token that read them; the erasure still lies after it.
+    await create(client, title="old")
+    async with engine.begin() as connection:
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        await connection.execute(text("UPDATE tasks SET change_seq = 0"))
+    token = (await changes(client))["next"]
+    assert (await changes(client, token))["changes"] == []
+
+    await erase_user(DatabaseOptions.from_url(direct_database_url), "alice")
+
+    response = await client.get(CHANGES, params={"since": token}, headers=bearer())
+    assert_problem(response, 410, "sync_token_expired")
 
 
 @pytest.mark.parametrize(
