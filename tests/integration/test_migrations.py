@@ -299,3 +299,46 @@ async def test_the_change_feed_migration_runs_again_after_failing_at_its_index(
         await engine.dispose()
     assert valid is True
     assert version == "0010"
+
+
+async def test_the_rich_tasks_migration_stops_before_any_change_for_a_role_rls_binds(
+    fresh_database: str,
+) -> None:
+    # Its backfill runs after its first statements have committed, and needs every row: as the
+    # tables' owner without BYPASSRLS (row-level security is forced on tasks) it must fail
+    # before changing anything, and then run (and run again) once a role that may is used.
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options, "0006")
+    owner = "taskapi_migrations_bound_owner"
+    engine = create_unpooled_engine(options)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP ROLE IF EXISTS {owner}"))
+            await connection.execute(text(f"CREATE ROLE {owner} NOLOGIN NOBYPASSRLS"))
+            for table in ("tasks", "alembic_version"):
+                await connection.execute(text(f"ALTER TABLE {table} OWNER TO {owner}"))
+        bound = DatabaseOptions.from_url(f"{fresh_database}?options=-c%20role%3D{owner}")
+        with pytest.raises(Exception, match="row-level security"):
+            await asyncio.to_thread(upgrade, bound, "0007")
+        async with engine.begin() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("tasks")}
+            )
+            version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            for table in ("tasks", "alembic_version"):
+                await connection.execute(text(f"ALTER TABLE {table} OWNER TO current_user"))
+            await connection.execute(text(f"DROP ROLE {owner}"))
+        assert "due_at" not in columns
+        assert version == "0006"
+        await asyncio.to_thread(upgrade, options, "0007")
+        async with engine.begin() as connection:  # as if it had failed past its commit
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        await asyncio.to_thread(upgrade, options)
+        async with engine.connect() as connection:
+            version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            invalid = await connection.scalar(
+                text("SELECT count(*) FROM pg_constraint WHERE NOT convalidated")
+            )
+        assert (version, invalid) == ("0010", 0)
+    finally:
+        await engine.dispose()

@@ -245,6 +245,12 @@ $function$""",
 
 
 def upgrade() -> None:
+    # The backfill reads every row once the statements before it have committed: a role that
+    # row-level security would hide rows from fails here instead, before anything changes.
+    op.execute("SET LOCAL row_security = off")
+    op.execute("SELECT FROM tasks LIMIT 1")
+    op.execute("RESET row_security")
+    # Each step may run again (after a failure past the commit below).
     op.execute(
         "ALTER TABLE tasks ADD COLUMN IF NOT EXISTS due_at TIMESTAMP WITH TIME ZONE,"
         " ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 0,"
@@ -252,15 +258,16 @@ def upgrade() -> None:
         " ADD COLUMN IF NOT EXISTS title_key TEXT"
     )
     for name, rule in CHECKS:
+        op.execute(f"ALTER TABLE tasks DROP CONSTRAINT IF EXISTS {name}")
         op.execute(f"ALTER TABLE tasks ADD CONSTRAINT {name} CHECK ({rule}) NOT VALID")
     for signature in OLD_SIGNATURES:
-        op.execute(f"DROP FUNCTION {signature}")
+        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     for ddl in FUNCTIONS:
         op.execute(ddl)
     op.execute(VERSION_GROWS)
     op.execute(TITLE_KEY)
     op.execute(
-        "CREATE TRIGGER tasks_title_key BEFORE INSERT OR UPDATE OF title ON tasks "
+        "CREATE OR REPLACE TRIGGER tasks_title_key BEFORE INSERT OR UPDATE OF title ON tasks "
         "FOR EACH ROW EXECUTE FUNCTION taskapi_title_key()"
     )
     with op.get_context().autocommit_block():
