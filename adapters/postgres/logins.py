@@ -14,6 +14,8 @@ import re
 import secrets
 from typing import Final
 
+import asyncpg
+
 from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.row_security import API_ROLE
 
@@ -54,6 +56,8 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
                 f"role {name} exists with SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB; "
                 "choose another name"
             )
+        if existing is not None:
+            await _refuse_other_rights(connection, name)
         literal = await connection.fetchval("SELECT quote_literal($1)", scram_verifier(password))
         verb = "ALTER" if existing is not None else "CREATE"
         await connection.execute(
@@ -62,6 +66,33 @@ async def create_api_login(options: DatabaseOptions, name: str, password: str) -
         )
         await connection.execute(f'GRANT {API_ROLE} TO "{name}"')
     return existing is None
+
+
+async def _refuse_other_rights(connection: asyncpg.Connection, name: str) -> None:
+    """An existing role must not keep another role's rights, or objects it could change."""
+    memberships = await connection.fetchval(
+        "SELECT array_agg(granted.rolname ORDER BY granted.rolname) FROM pg_auth_members m"
+        " JOIN pg_roles granted ON granted.oid = m.roleid"
+        " JOIN pg_roles member ON member.oid = m.member"
+        " WHERE member.rolname = $1 AND granted.rolname <> $2",
+        name,
+        API_ROLE,
+    )
+    if memberships:
+        raise LoginRoleError(
+            f"role {name} exists as a member of {', '.join(memberships)}; choose another name"
+        )
+    owns = await connection.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_class WHERE relowner = r.oid)"
+        " OR EXISTS (SELECT FROM pg_proc WHERE proowner = r.oid)"
+        " OR EXISTS (SELECT FROM pg_namespace WHERE nspowner = r.oid)"
+        " FROM pg_roles r WHERE r.rolname = $1",
+        name,
+    )
+    if owns:
+        raise LoginRoleError(
+            f"role {name} exists and owns tables, functions or schemas here; choose another name"
+        )
 
 
 def scram_verifier(password: str, salt: bytes | None = None) -> str:

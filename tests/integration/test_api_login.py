@@ -175,6 +175,33 @@ async def test_an_existing_privileged_role_is_not_turned_into_the_login(
         await owner.close()
 
 
+@pytest.mark.parametrize(
+    ("grant", "refusal"),
+    [
+        ("GRANT pg_write_all_data TO {name}", "member of pg_write_all_data"),
+        ("CREATE TABLE {name}_own (x int); ALTER TABLE {name}_own OWNER TO {name}", "owns"),
+    ],
+)
+async def test_an_existing_role_with_other_rights_is_not_turned_into_the_login(
+    direct_database_url: str, grant: str, refusal: str
+) -> None:
+    # It could write the tables, or the migrations' state, around row-level security.
+    name = f"taskapi_other_{secrets.token_hex(4)}"
+    owner = await _connect(direct_database_url)
+    try:
+        await owner.execute(f'CREATE ROLE "{name}"')
+        await owner.execute(grant.format(name=name))
+        with pytest.raises(LoginRoleError, match=refusal):
+            await create_api_login(DatabaseOptions.from_url(direct_database_url), name, PASSWORD)
+        assert (
+            await owner.fetchval("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", name)
+            is False
+        )
+    finally:
+        await owner.execute(f'DROP OWNED BY "{name}"; DROP ROLE "{name}"')
+        await owner.close()
+
+
 def test_the_command_creates_it_and_says_so_in_one_line(
     direct_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

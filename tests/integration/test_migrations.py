@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, inspect, make_url, text
 
 from adapters.clock import SystemClock
 from adapters.postgres.database import Database
@@ -317,7 +317,8 @@ async def test_the_rich_tasks_migration_stops_before_any_change_for_a_role_rls_b
             await connection.execute(text(f"CREATE ROLE {owner} NOLOGIN NOBYPASSRLS"))
             for table in ("tasks", "alembic_version"):
                 await connection.execute(text(f"ALTER TABLE {table} OWNER TO {owner}"))
-        bound = DatabaseOptions.from_url(f"{fresh_database}?options=-c%20role%3D{owner}")
+        url = make_url(fresh_database).update_query_dict({"options": f"-c role={owner}"})
+        bound = DatabaseOptions.from_url(url.render_as_string(hide_password=False))
         with pytest.raises(Exception, match="row-level security"):
             await asyncio.to_thread(upgrade, bound, "0007")
         async with engine.begin() as connection:
