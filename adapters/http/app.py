@@ -26,7 +26,12 @@ from adapters.http.middleware import (
 )
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
-from adapters.http.problems import RETRY_AFTER_SECONDS, install_problem_handlers, problem
+from adapters.http.problems import (
+    RETRY_AFTER_SECONDS,
+    install_problem_handlers,
+    log_security_event,
+    problem,
+)
 from adapters.http.routes import router, tags_router
 from adapters.http.schemas import JSON, Liveness, ProblemCode, Readiness
 from application.ports import HealthProbe
@@ -169,6 +174,7 @@ def build_app(
     )
     async def metrics_endpoint(request: Request) -> Response:
         if metrics_token is not None and not _is_bearer(request, metrics_token):
+            await log_security_event(request, 401, "metrics token missing or wrong", None)
             return problem(
                 401,
                 ProblemCode.UNAUTHORIZED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -72,14 +73,21 @@ async def test_docs_are_served_by_default_with_their_own_assets(
     [None, "", f"Bearer {TOKEN}x", f"bearer{TOKEN}", TOKEN, f"Basic {TOKEN}", "Bearer "],
 )
 async def test_metrics_with_a_token_refuse_anyone_without_it(
-    client_with: Callable[..., httpx.AsyncClient], authorization: str | None
+    client_with: Callable[..., httpx.AsyncClient],
+    authorization: str | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = client_with(metrics_token=TOKEN)
     headers = {} if authorization is None else {"Authorization": authorization}
+    caplog.set_level(logging.INFO, logger="taskapi.security")
     response = await client.get("/metrics", headers=headers)
     assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert "taskapi_http_requests" not in response.text
+    # A security event like any refused request, which never holds the token.
+    [event] = [r for r in caplog.records if r.name == "taskapi.security"]
+    assert (getattr(event, "status", None), getattr(event, "path", None)) == (401, "/metrics")
+    assert all(TOKEN not in repr(vars(r)) for r in caplog.records)
 
 
 async def test_metrics_with_a_token_answer_the_scraper(
