@@ -83,6 +83,11 @@ async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
             conn.terminate()
 
 
+def _said(error: BaseException) -> str:
+    """An error as a log reads it: its kind, and the server's or the socket's words if any."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Release without a reset query (asyncpg still rolls back an unfinished transaction)."""
 
@@ -216,10 +221,19 @@ class Database:
         check: str = "SELECT true",
     ) -> bool:
         """Whether ``check``, in a transaction opened by ``begin``, is true within ``timeout``."""
+        return await self.why_not(timeout, begin, check) is None
+
+    async def why_not(
+        self,
+        timeout: float,  # noqa: ASYNC109  # a deadline for a probe
+        begin: str = "BEGIN",
+        check: str = "SELECT true",
+    ) -> str | None:
+        """``None`` when ``check`` is true within ``timeout``; else what stood in the way."""
         try:
             async with asyncio.timeout(timeout), self.transaction(begin) as conn:
-                return bool(await conn.fetchval(check))
-        except StorageUnavailable:
-            return False
-        except _OPENING:  # whatever the server says, it is not ready
-            return False
+                return None if await conn.fetchval(check) else "the check was false"
+        except StorageUnavailable as error:
+            return _said(error.__cause__ or error)
+        except _OPENING as error:  # whatever the server says, it is not ready
+            return _said(error)

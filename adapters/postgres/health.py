@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from adapters.postgres.database import Database
 from adapters.postgres.functions import FUNCTIONS
 from adapters.postgres.row_security import BEGIN_AS_API
+
+log = logging.getLogger("taskapi")
 
 # As the API role: both tables exist, it may use them, row-level security binds it there, and the
 # repository's functions exist (a database migrated only part of the way serves no request).
@@ -32,6 +35,19 @@ class DatabaseHealth:
     def __init__(self, database: Database, timeout: float = 2.0) -> None:
         self._database = database
         self._timeout = timeout
+        self._reason: str | None = None
 
     async def is_ready(self) -> bool:
-        return await self._database.ping(self._timeout, BEGIN_AS_API, "SELECT " + _SERVES_REQUESTS)
+        """Ready or not; why not is logged when it changes (probes come every few seconds)."""
+        reason = await self._database.why_not(
+            self._timeout, BEGIN_AS_API, "SELECT " + _SERVES_REQUESTS
+        )
+        if reason == "the check was false":
+            reason = "the API role cannot use the tables or the functions (run `taskapi migrate`)"
+        if reason != self._reason:
+            if reason is not None:
+                log.warning("not ready", extra={"event": "not_ready", "reason": reason})
+            else:
+                log.info("ready", extra={"event": "ready"})
+            self._reason = reason
+        return reason is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -299,22 +300,38 @@ async def test_an_idempotent_create_without_owner_filters_never_replays_another_
 
 
 async def test_readiness_needs_the_migrated_tables_under_row_level_security(
-    postgres_server_url: str,
+    postgres_server_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = await create_database(postgres_server_url, prefix="taskapi_readiness")
     database = Database(DatabaseOptions.from_url(url), PoolOptions(size=2))
     await database.start()
     try:
         health = DatabaseHealth(database)
+        caplog.set_level(logging.INFO, logger="taskapi")
+
+        def reasons() -> list[str | None]:
+            said = [getattr(r, "reason", None) for r in caplog.records if r.name == "taskapi"]
+            caplog.clear()
+            return said
+
         assert await health.is_ready() is False  # no tables at all
+        assert await health.is_ready() is False
+        [reason] = reasons()  # said once, not on every probe
+        assert reason is not None
+        assert 'relation "tasks" does not exist' in reason
         await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url), "0002")
         assert await health.is_ready() is False  # tables, no grants, no row-level security
+        assert reasons() == [
+            "the API role cannot use the tables or the functions (run `taskapi migrate`)"
+        ]
         await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url), "0003")
         assert await health.is_ready() is False  # row-level security, no functions to call
+        assert reasons() == []  # the same reason: not said again
         with pytest.raises(StorageUnavailable, match="the database refused"):
             await SqlTaskRepository(database).get(ALICE, 1)
         await asyncio.to_thread(upgrade, DatabaseOptions.from_url(url))
         assert await health.is_ready() is True
+        assert [r.getMessage() for r in caplog.records if r.name == "taskapi"] == ["ready"]
     finally:
         await database.close()
         await drop_database(postgres_server_url, url)
