@@ -340,6 +340,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader left (`| head`): end quietly, as the Python docs' note on SIGPIPE shows
+        # (stdout pointed at devnull, so the flush at exit cannot fail again).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "dev":
@@ -347,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "openapi":
             sys.stdout.write(openapi_document())
+            sys.stdout.flush()
             return 0
         settings = _token_settings() if args.command == "token" else load_settings()
         if args.command == "serve" and args.log_level:
@@ -363,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _create_login(settings, args.name)
         else:
             print(_token(settings, args.sub, args.ttl))
+        sys.stdout.flush()  # here, where a reader that left is handled (main), not at exit
     except (ConfigError, DatabaseUrlError) as error:
         print(f"taskapi: configuration error: {error}", file=sys.stderr)
         return 2

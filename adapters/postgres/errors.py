@@ -24,13 +24,21 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
         return f"the server refused the login: {cause}; check DATABASE_URL's user"
     if isinstance(cause, asyncpg.InvalidCatalogNameError):
         return f"{cause}; check the database name in DATABASE_URL"
-    if isinstance(cause, asyncpg.InsufficientPrivilegeError):
-        return (
-            f"{cause}; this command needs the tables' owner (Neon: the direct URL of the "
-            "owner role), and the API's login needs membership of taskapi_app"
-        )
     if isinstance(cause, asyncpg.PostgresError):
-        return f"PostgreSQL refused: {cause}"
+        # The message alone: asyncpg appends the server's HINT on another line, and its advice
+        # (NO FORCE ROW LEVEL SECURITY) is not ours.
+        said = str(cause).split("\n", 1)[0]
+        if isinstance(cause, asyncpg.InsufficientPrivilegeError) and "row-level security" in said:
+            return (
+                f"{said}; this migration reads every row: run it as a role with BYPASSRLS "
+                "(Neon: the owner role) or a superuser"
+            )
+        if isinstance(cause, asyncpg.InsufficientPrivilegeError):
+            return (
+                f"{said}; this command needs the tables' owner (Neon: the direct URL of the "
+                "owner role), and the API's login needs membership of taskapi_app"
+            )
+        return f"PostgreSQL refused: {said}"
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (
             f"the certificate of {where} could not be verified ({cause.verify_message}); "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.functions import INSERT_TASK
 from tests.database import create_database, drop_database
 from tests.jwks import JwksServer, SigningKey, jwks
-from tests.process import taskapi, taskapi_serve
+from tests.process import TASKAPI, clean_env, taskapi, taskapi_serve
 from tests.tokens import SECRET
 
 GOOD_URL = "postgresql://u@127.0.0.1:1/db"
@@ -231,3 +233,23 @@ async def test_delete_user_waits_for_a_write_in_flight_and_leaves_nothing(
         assert left.scalar_one() == 0
         counted = await connection.execute(text("SELECT count(*) FROM task_counts"))
         assert counted.scalar_one() == 0
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `taskapi openapi | head -1`: what the reader did not take is dropped, without a traceback.
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        result = subprocess.run(  # noqa: S603  # our own console script, fixed arguments
+            [str(TASKAPI), "openapi"],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (1, "")
