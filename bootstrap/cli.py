@@ -99,10 +99,12 @@ def _on_database(settings: Settings, work: Callable[[DatabaseOptions], _Result])
 
 def _migrate(settings: Settings, revision: str, down: bool) -> None:
     # Imported here: Alembic is only needed by this command, and slows every start-up.
-    from adapters.postgres.migrate import downgrade, upgrade  # noqa: PLC0415
+    from adapters.postgres.migrate import downgrade, status, upgrade  # noqa: PLC0415
 
     _on_database(settings, lambda db: (downgrade if down else upgrade)(db, revision))
-    print(f"taskapi: database at {settings.database().redacted()} is at revision {revision}")
+    reached = _on_database(settings, status).current  # "head" or "base" named as what it is
+    at = f"revision {reached.id} ({reached.title})" if reached else "no revision (empty)"
+    print(f"taskapi: database at {settings.database().redacted()} is at {at}")
 
 
 def _migration_status(settings: Settings) -> None:

@@ -68,9 +68,11 @@ async def test_migrate_applies_the_schema(tmp_path: Path, postgres_server_url: s
     try:
         result = taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
-        assert "head" in result.stdout
+        # "head" named as the revision it is.
+        assert " is at revision 0010 (Search folds final sigma" in result.stdout
         down = taskapi("migrate", "base", "--down", cwd=tmp_path, DATABASE_URL=url)
         assert down.returncode == 0, down.stderr
+        assert down.stdout.rstrip().endswith("is at no revision (empty)")
     finally:
         await drop_database(postgres_server_url, url)
 
