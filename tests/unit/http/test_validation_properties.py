@@ -66,16 +66,18 @@ def _forbidden(text: str, allowed: str = "") -> bool:
 
 
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+LINE_SEPARATORS = set("\u2028\u2029")
 
 
 def title_is_valid(title: str) -> bool:
     """docs/api.md: 1-500 characters after ``str.strip``, no control or bidirectional control
-    characters, at least one visible character."""
+    characters, no line or paragraph separator, at least one visible character."""
     trimmed = title.strip()
     return (
         1 <= len(trimmed) <= 500
         and not _forbidden(trimmed)
         and not BIDI_CONTROLS & set(trimmed)
+        and not LINE_SEPARATORS & set(trimmed)
         and any(unicodedata.category(char) not in ("Cf", "Zs", "Zl", "Zp") for char in trimmed)
     )
 
