@@ -51,7 +51,14 @@ class FakeTaskRepository:
         self.places: dict[int, int] = {}
         self.tombstones: dict[int, tuple[UserId, Deletion]] = {}
         self.horizon = 0
+        self.erasures: dict[UserId, int] = {}  # each owner's last erasure: its place
         self._last_place = 0
+
+    def erase(self, owner: UserId) -> None:
+        """What ``taskapi delete-user`` does: the owner's rows go, the erasure takes a place."""
+        self.tasks = {i: t for i, t in self.tasks.items() if t.owner != owner}
+        self.tombstones = {i: d for i, d in self.tombstones.items() if d[0] != owner}
+        self.erasures[owner] = self._place()
 
     def _place(self) -> int:
         self._last_place += 1
@@ -155,7 +162,7 @@ class FakeTaskRepository:
         upserts = [Upsert(t, self.places[t.id]) for t in self.tasks.values() if t.owner == owner]
         deletions = [d for who, d in self.tombstones.values() if who == owner]
         feed: list[Change] = sorted([*upserts, *deletions], key=lambda c: (c.seq, change_id(c)))
-        latest = max((c.seq for c in feed), default=0)
+        latest = max([c.seq for c in feed] + [self.erasures.get(owner, 0)])
         if after is None:
             feed = [c for c in feed if isinstance(c, Upsert)]
         else:
@@ -165,7 +172,10 @@ class FakeTaskRepository:
                 if (c.seq, change_id(c)) > (after.seq, after.task_id)
                 and (isinstance(c, Upsert) or c.seq > after.floor)
             ]
-        return ChangeBatch(feed[:limit], len(feed) > limit, latest, self.horizon)
+        erased = self.erasures.get(owner)
+        if after is None or erased is None or erased <= after.seq:
+            erased = None
+        return ChangeBatch(feed[:limit], len(feed) > limit, latest, self.horizon, erased)
 
 
 class FakeTokenVerifier:

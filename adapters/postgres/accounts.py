@@ -32,15 +32,25 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
         keys = await connection.execute("DELETE FROM idempotency_keys WHERE user_id = $1", user_id)
         # The deletions just recorded, and older ones, their count and any stream's lease:
         # nothing of the user stays.
-        for table in ("task_tombstones", "task_counts", "task_watches"):
-            await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608  # our own table names
-        # One tombstone stays, of no task (a negative id), holding the erasure's place in the
-        # feed: a device's token from before it is refused (410), whatever the user does next.
-        await connection.execute(
-            "INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq)"
-            " SELECT -seq, $1, now(), seq FROM nextval('task_change_seq') AS seq",
-            user_id,
+        deletions = await connection.execute(
+            "DELETE FROM task_tombstones WHERE user_id = $1 AND task_id > 0", user_id
         )
+        for table in ("task_counts", "task_watches"):
+            await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608  # our own table names
+        if _count(tasks) or _count(deletions):
+            # One tombstone of no task (a negative id) holds the erasure's place in the feed: a
+            # token from before it is refused (410), whatever the user does next. It replaces an
+            # earlier erasure's, which it lies after; the janitor forgets it after 31 days.
+            await connection.execute(
+                "DELETE FROM task_tombstones WHERE user_id = $1 AND task_id < 0", user_id
+            )
+            await connection.execute(
+                "INSERT INTO task_tombstones (task_id, user_id, deleted_at, change_seq)"
+                " SELECT -seq, $1, now(), seq FROM nextval('task_change_seq') AS seq",
+                user_id,
+            )
+            # Open streams learn it at once (the triggers notify only while a lease is held).
+            await connection.execute("SELECT pg_notify('taskapi_changes', $1)", user_id)
     return ErasedRows(tasks=_count(tasks), idempotency_keys=_count(keys))
 
 

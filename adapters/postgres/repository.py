@@ -76,22 +76,13 @@ _PURGE_KEYS: Final = compile_sql(
     )
 )
 _tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  # as above
-_newer = _tombstones.alias("newer")
-# Each owner's newest expired deletion stays (the janitor sees no other): were it their last
-# change, their place in the feed would fall below the tokens issued since, which then expire.
 _PURGE_TOMBSTONES: Final = compile_sql(
     delete(_tombstones).where(
         _tombstones.c.task_id.in_(
             select(_tombstones.c.task_id)
             .where(
                 _tombstones.c.deleted_at
-                < bindparam("expired_before", type_=DateTime(timezone=True)),
-                select(_newer.c.task_id)
-                .where(
-                    _newer.c.user_id == _tombstones.c.user_id,
-                    _newer.c.change_seq > _tombstones.c.change_seq,
-                )
-                .exists(),
+                < bindparam("expired_before", type_=DateTime(timezone=True))
             )
             .limit(bindparam("batch", type_=Integer))
         )
