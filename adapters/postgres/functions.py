@@ -441,10 +441,18 @@ CREATE_TASK_ONCE: Final = SqlFunction(
     name="taskapi_create_task_once",
     params=(*_NEW_TASK, _KEY, _FINGERPRINT, _AT, _EXPIRED_BEFORE, _MAX_TASKS),
     returns=f"TABLE (claimed BOOLEAN, fingerprint TEXT, {_TASK_TABLE_COLUMNS})",
-    declare=f"taken TEXT;\nkept_fingerprint TEXT;\nkept_task JSONB;\nstored {_tasks.name};",
-    settings=(f"lock_timeout = '{IDEMPOTENCY_WAIT}'",),
+    declare="\n".join(
+        (
+            "taken TEXT;",
+            "kept_fingerprint TEXT;",
+            "kept_task JSONB;",
+            f"stored {_tasks.name};",
+            "waits TEXT := current_setting('lock_timeout');",
+        )
+    ),
     body="\n".join(
         (
+            f"PERFORM set_config('lock_timeout', '{IDEMPOTENCY_WAIT}', true);",
             f"{_sql(_CLAIM_KEY)} INTO taken;",
             "IF taken IS NULL THEN",
             _sql(select(_keys.c.fingerprint, _keys.c.task).where(*_THIS_KEY))
@@ -453,9 +461,9 @@ CREATE_TASK_ONCE: Final = SqlFunction(
             f" jsonb_populate_record(NULL::{_tasks.name}, kept_task) AS kept;",
             "RETURN;",
             "END IF;",
-            # The lock timeout is the wait for the key: queued behind the owner's other writes,
-            # this waits as any creation does (up to the statement timeout: a 503, not a 409).
-            "PERFORM set_config('lock_timeout', '0', true);",
+            # The key's wait ends here: queued behind the owner's other writes, this waits as any
+            # creation does (up to the statement timeout: a 503, not a 409).
+            "PERFORM set_config('lock_timeout', waits, true);",
             _WITHIN_LIMIT,
             f"{_sql(_INSERT)} INTO stored;",
             _sql(

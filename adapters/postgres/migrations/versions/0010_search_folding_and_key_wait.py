@@ -5,13 +5,14 @@ Revises: 0009
 Create Date: 2026-12-01
 
 ``taskapi_list_tasks``: ``q`` compared ``lower()`` of the words and the text, which leaves ς apart
-from σ and ß apart from ss, so ``ΣΊΣΥΦΟΣ`` did not find ``σίσυφος``. Both sides are folded now.
+from σ and ß apart from ss, so ``ΣΊΣΥΦΟΣ`` did not find ``σίσυφος``. Both are folded now.
 Nothing stored changes (the search reads the text as it is).
 
 ``taskapi_create_task_once``: its two-second lock timeout is how long a request waits for a key
 held by a request in flight (then a 409). It also covered the owner's lock, so a keyed creation
 queued behind the same user's other writes got that 409 without any other request holding its
-key; after the key is claimed the function now waits as an unkeyed creation does.
+key. The two seconds now bound only the claim of the key; then the function waits as an unkeyed
+creation does, under the session's own lock timeout.
 
 Functions keep their signatures.
 """
@@ -98,7 +99,6 @@ $function$""",
 RETURNS TABLE (claimed BOOLEAN, fingerprint TEXT, id BIGINT, user_id TEXT, title TEXT, description TEXT, completed BOOLEAN, completed_at TIMESTAMP WITH TIME ZONE, created_at TIMESTAMP WITH TIME ZONE, updated_at TIMESTAMP WITH TIME ZONE, version BIGINT, due_at TIMESTAMP WITH TIME ZONE, priority SMALLINT, tags TEXT[], title_key TEXT, change_seq BIGINT)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET role = taskapi_app
-SET lock_timeout = '2s'
 AS $function$
 #variable_conflict use_column
 DECLARE
@@ -106,8 +106,10 @@ taken TEXT;
 kept_fingerprint TEXT;
 kept_task JSONB;
 stored tasks;
+waits TEXT := current_setting('lock_timeout');
 BEGIN
 PERFORM set_config('taskapi.user_id', p_owner, true);
+PERFORM set_config('lock_timeout', '2s', true);
 INSERT INTO idempotency_keys (user_id, key, fingerprint, task, created_at) VALUES (p_owner, p_key, p_fingerprint, NULL, p_at) ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = p_fingerprint, task = NULL, created_at = p_at WHERE idempotency_keys.created_at < p_expired_before RETURNING idempotency_keys.key INTO taken;
 IF taken IS NULL THEN
 SELECT idempotency_keys.fingerprint, idempotency_keys.task
@@ -116,7 +118,7 @@ WHERE idempotency_keys.user_id = p_owner AND idempotency_keys.key = p_key INTO k
 RETURN QUERY SELECT false, kept_fingerprint, kept.* FROM jsonb_populate_record(NULL::tasks, kept_task) AS kept;
 RETURN;
 END IF;
-PERFORM set_config('lock_timeout', '0', true);
+PERFORM set_config('lock_timeout', waits, true);
 PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 0));
 IF p_max_tasks IS NOT NULL AND (SELECT coalesce((SELECT task_counts.tasks FROM task_counts WHERE task_counts.user_id = p_owner), 0)::BIGINT AS total) >= p_max_tasks THEN
 RAISE EXCEPTION 'task limit reached' USING ERRCODE = 'TL001';
