@@ -84,8 +84,12 @@ async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
 
 
 def _said(error: BaseException) -> str:
-    """An error as a log reads it: its kind, and the server's or the socket's words if any."""
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    """An error in one line: its kind and first line (asyncpg appends DETAIL and HINT lines)."""
+    said = str(error).split("\n", 1)[0]
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
+
+
+FALSE_CHECK: Final = "the check was false"
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -232,8 +236,11 @@ class Database:
         """``None`` when ``check`` is true within ``timeout``; else what stood in the way."""
         try:
             async with asyncio.timeout(timeout), self.transaction(begin) as conn:
-                return None if await conn.fetchval(check) else "the check was false"
+                return None if await conn.fetchval(check) else FALSE_CHECK
         except StorageUnavailable as error:
-            return _said(error.__cause__ or error)
+            cause = error.__cause__
+            if cause is None or str(cause).split("\n", 1)[0] in str(error):
+                return str(error).split("\n", 1)[0]
+            return f"{error} ({_said(cause)})"
         except _OPENING as error:  # whatever the server says, it is not ready
             return _said(error)

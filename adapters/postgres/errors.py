@@ -28,7 +28,7 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
         # The message alone: asyncpg appends the server's HINT on another line, and its advice
         # (NO FORCE ROW LEVEL SECURITY) is not ours.
         said = str(cause).split("\n", 1)[0]
-        if isinstance(cause, asyncpg.InsufficientPrivilegeError) and "row-level security" in said:
+        if "would be affected by row-level security" in said:
             return (
                 f"{said}; this migration reads every row: run it as a role with BYPASSRLS "
                 "(Neon: the owner role) or a superuser"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from adapters.postgres.database import Database
+from adapters.postgres.database import FALSE_CHECK, Database
 from adapters.postgres.functions import FUNCTIONS
 from adapters.postgres.row_security import BEGIN_AS_API
 
@@ -42,7 +42,7 @@ class DatabaseHealth:
         reason = await self._database.why_not(
             self._timeout, BEGIN_AS_API, "SELECT " + _SERVES_REQUESTS
         )
-        if reason == "the check was false":
+        if reason == FALSE_CHECK:
             reason = "the API role cannot use the tables or the functions (run `taskapi migrate`)"
         if reason != self._reason:
             if reason is not None:

@@ -83,15 +83,20 @@ async def _refuse_other_rights(connection: asyncpg.Connection, name: str) -> Non
             f"role {name} exists as a member of {', '.join(memberships)}; choose another name"
         )
     owns = await connection.fetchval(
-        "SELECT EXISTS (SELECT FROM pg_class WHERE relowner = r.oid)"
+        "SELECT r.rolreplication"
+        " OR EXISTS (SELECT FROM pg_database WHERE datdba = r.oid)"
+        " OR EXISTS (SELECT FROM pg_class WHERE relowner = r.oid)"
         " OR EXISTS (SELECT FROM pg_proc WHERE proowner = r.oid)"
         " OR EXISTS (SELECT FROM pg_namespace WHERE nspowner = r.oid)"
+        " OR EXISTS (SELECT FROM pg_class, aclexplode(relacl) AS a WHERE a.grantee = r.oid)"
+        " OR EXISTS (SELECT FROM pg_proc, aclexplode(proacl) AS a WHERE a.grantee = r.oid)"
         " FROM pg_roles r WHERE r.rolname = $1",
         name,
     )
     if owns:
         raise LoginRoleError(
-            f"role {name} exists and owns tables, functions or schemas here; choose another name"
+            f"role {name} exists and owns, or was granted rights on, objects here (or has "
+            "REPLICATION); choose another name"
         )
 
 

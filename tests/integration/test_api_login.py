@@ -180,6 +180,8 @@ async def test_an_existing_privileged_role_is_not_turned_into_the_login(
     [
         ("GRANT pg_write_all_data TO {name}", "member of pg_write_all_data"),
         ("CREATE TABLE {name}_own (x int); ALTER TABLE {name}_own OWNER TO {name}", "owns"),
+        ("GRANT INSERT, UPDATE ON alembic_version TO {name}", "granted rights"),
+        ("ALTER ROLE {name} REPLICATION", "REPLICATION"),
     ],
 )
 async def test_an_existing_role_with_other_rights_is_not_turned_into_the_login(

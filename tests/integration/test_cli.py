@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -69,7 +70,7 @@ async def test_migrate_applies_the_schema(tmp_path: Path, postgres_server_url: s
         result = taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
         # "head" named as the revision it is.
-        assert " is at revision 0010 (Search folds final sigma" in result.stdout
+        assert re.search(r" is at revision \d{4} \(.+\)$", result.stdout.rstrip()), result.stdout
         down = taskapi("migrate", "base", "--down", cwd=tmp_path, DATABASE_URL=url)
         assert down.returncode == 0, down.stderr
         assert down.stdout.rstrip().endswith("is at no revision (empty)")
