@@ -332,14 +332,26 @@ async def test_the_rich_tasks_migration_stops_before_any_change_for_a_role_rls_b
         assert "due_at" not in columns
         assert version == "0006"
         await asyncio.to_thread(upgrade, options, "0007")
-        async with engine.begin() as connection:  # as if it had failed past its commit
+        async with engine.begin() as connection:  # as if it had failed at an index's build
             await connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
-        await asyncio.to_thread(upgrade, options)
+            await connection.execute(
+                text(
+                    "UPDATE pg_index SET indisvalid = false"
+                    " WHERE indexrelid = 'tasks_user_due_idx'::regclass"
+                )
+            )
+        await asyncio.to_thread(upgrade, options, "0007")
         async with engine.connect() as connection:
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
             invalid = await connection.scalar(
                 text("SELECT count(*) FROM pg_constraint WHERE NOT convalidated")
             )
-        assert (version, invalid) == ("0010", 0)
+            broken = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_index"
+                    " WHERE indrelid = 'tasks'::regclass AND NOT indisvalid"
+                )
+            )
+        assert (version, invalid, broken) == ("0007", 0, 0)
     finally:
         await engine.dispose()

@@ -288,6 +288,12 @@ def upgrade() -> None:
         for name, _ in CHECKS:
             op.execute(f"ALTER TABLE tasks VALIDATE CONSTRAINT {name}")
         for name, definition in INDEXES:
+            # An earlier attempt's failed build leaves an invalid index, which IF NOT EXISTS keeps.
+            op.execute(
+                "DO $$ BEGIN IF EXISTS (SELECT FROM pg_index i JOIN pg_class c"
+                f" ON c.oid = i.indexrelid WHERE c.relname = '{name}' AND NOT i.indisvalid)"
+                f" THEN DROP INDEX {name}; END IF; END $$"
+            )
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks {definition}")
 
 
