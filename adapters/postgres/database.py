@@ -20,6 +20,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.errors import first_line
 from application.errors import StorageUnavailable
 
 # Errors that mean "the database cannot be reached or did not answer in time", as opposed to a
@@ -85,11 +86,8 @@ async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
 
 def _said(error: BaseException) -> str:
     """An error in one line: its kind and first line (asyncpg appends DETAIL and HINT lines)."""
-    said = str(error).split("\n", 1)[0]
+    said = first_line(error)
     return f"{type(error).__name__}: {said}" if said else type(error).__name__
-
-
-FALSE_CHECK: Final = "the check was false"
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -232,15 +230,16 @@ class Database:
         timeout: float,  # noqa: ASYNC109  # a deadline for a probe
         begin: str = "BEGIN",
         check: str = "SELECT true",
+        unmet: str = "the check was false",
     ) -> str | None:
         """``None`` when ``check`` is true within ``timeout``; else what stood in the way."""
         try:
             async with asyncio.timeout(timeout), self.transaction(begin) as conn:
-                return None if await conn.fetchval(check) else FALSE_CHECK
+                return None if await conn.fetchval(check) else unmet
         except StorageUnavailable as error:
-            cause = error.__cause__
-            if cause is None or str(cause).split("\n", 1)[0] in str(error):
-                return str(error).split("\n", 1)[0]
-            return f"{error} ({_said(cause)})"
+            said, cause = first_line(error), error.__cause__
+            if cause is None or first_line(cause) in said:
+                return said
+            return f"{said} ({_said(cause)})"
         except _OPENING as error:  # whatever the server says, it is not ready
             return _said(error)

@@ -27,7 +27,7 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
     if isinstance(cause, asyncpg.PostgresError):
         # The message alone: asyncpg appends the server's HINT on another line, and its advice
         # (NO FORCE ROW LEVEL SECURITY) is not ours.
-        said = str(cause).split("\n", 1)[0]
+        said = first_line(cause)
         if "would be affected by row-level security" in said:
             return (
                 f"{said}; this migration reads every row: run it as a role with BYPASSRLS "
@@ -56,6 +56,11 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
     if isinstance(cause, OSError | asyncpg.InterfaceError):
         return f"cannot reach {where}: {cause}"
     return None
+
+
+def first_line(error: BaseException) -> str:
+    """What an error says, without the DETAIL and HINT lines asyncpg appends to the message."""
+    return str(error).split("\n", 1)[0]
 
 
 def _root(error: BaseException) -> BaseException:

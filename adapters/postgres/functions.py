@@ -206,8 +206,6 @@ _OWNERS_COUNT: Final = (
     + _sql(select(_counts.c.tasks).where(_counts.c.user_id == _OWNER))
     + "), 0)::BIGINT AS total"
 ).replace("\n", " ")
-
-
 # Where a word is looked for: title and description, a line break apart so no word spans both.
 SEARCHED_TEXT: Final = "lower(title || E'\\n' || coalesce(description, ''))"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from adapters.postgres.database import FALSE_CHECK, Database
+from adapters.postgres.database import Database
 from adapters.postgres.functions import FUNCTIONS
 from adapters.postgres.row_security import BEGIN_AS_API
 
@@ -40,10 +40,11 @@ class DatabaseHealth:
     async def is_ready(self) -> bool:
         """Ready or not; why not is logged when it changes (probes come every few seconds)."""
         reason = await self._database.why_not(
-            self._timeout, BEGIN_AS_API, "SELECT " + _SERVES_REQUESTS
+            self._timeout,
+            BEGIN_AS_API,
+            "SELECT " + _SERVES_REQUESTS,
+            unmet="the API role cannot use the tables or the functions (run `taskapi migrate`)",
         )
-        if reason == FALSE_CHECK:
-            reason = "the API role cannot use the tables or the functions (run `taskapi migrate`)"
         if reason != self._reason:
             if reason is not None:
                 log.warning("not ready", extra={"event": "not_ready", "reason": reason})
