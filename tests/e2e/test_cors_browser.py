@@ -33,15 +33,15 @@ from tests.process import taskapi_serve
 from tests.tokens import SECRET, make_token
 
 CHROMIUM: Final = shutil.which("chromium")
-README: Final = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE: Final = Path(__file__).resolve().parents[2] / "docs" / "frontend.md"
 
 
 def readme_function(name: str) -> str:
-    """The README's JavaScript function ``name``, as a frontend would copy it."""
+    """The frontend guide's JavaScript function ``name``, as a frontend would copy it."""
     found = re.search(
-        rf"```js\n(async function {name}\(.*?\n}})\n```", README.read_text(), re.DOTALL
+        rf"```js\n(async function {name}\(.*?\n}})\n```", GUIDE.read_text(), re.DOTALL
     )
-    assert found, f"README.md lost its {name}() example"
+    assert found, f"docs/frontend.md lost its {name}() example"
     return found.group(1)
 
 
@@ -108,7 +108,7 @@ async function run() {
 
 const report = (what) => fetch("/report", {method: "POST", body: JSON.stringify(what)});
 
-// Live updates with the README's own sync() and follow(): a change by another client must reach
+// Live updates with the guide's own sync() and follow(): a change by another client must reach
 // the store.
 __SYNC__
 
