@@ -1,32 +1,40 @@
-"""Fan-out of "this user's feed may have moved" to the open event streams of one process.
+"""The event streams of one process: their places among their users', and who to wake when.
 
 A source (PostgreSQL's LISTEN, or a poller where only a pooled connection exists) says which
 user's feed may have moved, or that every feed may have (after a reconnection, when a signal may
 have been lost). Each open stream then reads its own feed from its own position: a signal carries
 no change, so a lost or repeated one costs a read, never a change.
+
+How many streams a user holds is counted across every replica (``StreamSlots``), not here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Final
+from uuid import UUID, uuid4
+
+from application.ports import StreamSlots
+from domain.task import UserId
 
 MAX_STREAMS_PER_USER: Final = 5
+STREAM_LEASE_SECONDS: Final = 30
+KEEP_SECONDS: Final = 10.0
+"""How often a process renews its streams' leases: a lease outlives two missed renewals."""
 
 
 class TooManyStreams(Exception):  # the contract's wording
-    """The user already has the most open streams allowed in this process."""
+    """The user already has the most open streams allowed."""
 
 
 class ChangeHub:
     """Who is waiting for which user's changes, in this process."""
 
-    def __init__(self, max_streams_per_user: int = MAX_STREAMS_PER_USER) -> None:
+    def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Event]] = {}
-        self._max = max_streams_per_user
         self._opened = asyncio.Event()
         self._joined = asyncio.Event()
         self.closing = False
@@ -45,13 +53,8 @@ class ChangeHub:
 
     @contextmanager
     def subscribe(self, owner: str) -> Iterator[asyncio.Event]:
-        """An event set whenever ``owner``'s feed may have moved (and when the hub closes).
-
-        Raises ``TooManyStreams`` when ``owner`` already holds the most streams.
-        """
+        """An event set whenever ``owner``'s feed may have moved (and when the hub closes)."""
         waiting = self._waiting.setdefault(owner, set())
-        if len(waiting) >= self._max:
-            raise TooManyStreams()
         event = asyncio.Event()
         if self.closing:  # opened during shutdown: ends at once
             event.set()
@@ -90,3 +93,68 @@ class ChangeHub:
     def streams(self) -> int:
         """How many streams are open."""
         return sum(len(waiting) for waiting in self._waiting.values())
+
+
+class EventStreams:
+    """Opens a user's event streams, at most ``most`` of them across every replica."""
+
+    def __init__(
+        self, hub: ChangeHub, slots: StreamSlots, most: int = MAX_STREAMS_PER_USER
+    ) -> None:
+        self._hub = hub
+        self._slots = slots
+        self._most = most
+        self._open: dict[UUID, UserId] = {}
+        # Places of closed streams not given back yet: the database was away (an outage ends
+        # every stream at once, and their clients come back as soon as it returns).
+        self._owed: dict[UUID, UserId] = {}
+        self._giving_back: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def open(self, owner: UserId) -> AsyncIterator[asyncio.Event]:
+        """A place among the owner's streams, and the event that wakes the stream.
+
+        Raises ``TooManyStreams`` when the owner holds the most already.
+        """
+        await self._settle(owner)
+        stream = uuid4()
+        if not await self._slots.take(
+            owner, stream, most=self._most, lease_seconds=STREAM_LEASE_SECONDS
+        ):
+            raise TooManyStreams()
+        self._open[stream] = owner
+        try:
+            with self._hub.subscribe(owner) as wake:
+                yield wake
+        finally:
+            del self._open[stream]
+            # A stream ends by cancellation when its client leaves: the place is given back
+            # all the same, by a task of its own.
+            giving_back = asyncio.create_task(self._give_back(owner, stream))
+            self._giving_back.add(giving_back)
+            giving_back.add_done_callback(self._giving_back.discard)
+            await asyncio.shield(giving_back)
+
+    async def keep_forever(self) -> None:
+        """Every ``KEEP_SECONDS``: renew the leases of open streams, give back owed places."""
+        while True:
+            if not self._owed:
+                await self._hub.wait_for_streams()
+            await asyncio.sleep(KEEP_SECONDS)
+            await self._settle()
+            streams = [(owner, stream) for stream, owner in self._open.items()]
+            if streams:
+                await self._slots.keep(streams, lease_seconds=STREAM_LEASE_SECONDS)
+
+    async def _give_back(self, owner: UserId, stream: UUID) -> None:
+        if not await self._slots.give_back(owner, stream):
+            self._owed[stream] = owner
+
+    async def _settle(self, owner: UserId | None = None) -> None:
+        """Give back the places owed (``owner``'s only, when given), as far as possible now."""
+        for stream, whose in list(self._owed.items()):
+            if owner not in (None, whose):
+                continue
+            if not await self._slots.give_back(whose, stream):
+                return  # still away: try again later
+            self._owed.pop(stream, None)  # a racing open may have given it back too

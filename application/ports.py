@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 from application.listing import (
     EVERY_TASK,
@@ -138,6 +139,29 @@ class TaskRepository(Protocol):
         With ``expected_versions``, delete only if the current version is one of them, else
         raise ``StaleVersion`` with the current version.
         """
+        ...
+
+
+class StreamSlots(Protocol):
+    """Each user's open event streams, counted wherever they are open (every replica).
+
+    A place is leased: the process holding a stream keeps its lease, so the places of a process
+    that died come free when their leases lapse.
+    """
+
+    async def take(self, owner: UserId, stream: UUID, *, most: int, lease_seconds: int) -> bool:
+        """Take a place for ``stream``; ``False`` when ``owner`` holds ``most`` live ones."""
+        ...
+
+    async def keep(self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
+        """Renew the leases of these open streams (taken again if one lapsed).
+
+        Never raises for an unreachable database: the leases then lapse on their own.
+        """
+        ...
+
+    async def give_back(self, owner: UserId, stream: UUID) -> bool:
+        """Free a closed stream's place; ``False`` when the database could not be reached."""
         ...
 
 

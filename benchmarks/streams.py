@@ -88,6 +88,7 @@ async def measure(a: str, b: str, a_process, b_process, changes: int) -> None:  
         task.cancel()
     await asyncio.gather(*streams[:-1], return_exceptions=True)
     await streams[-1].aclose()
+    await asyncio.sleep(1)  # A gives the closed streams' places back: a user holds 5 in all
     streams, arrivals = await open_streams(b, users, 5)
     values = await latencies(a, arrivals, users, changes)
     print(

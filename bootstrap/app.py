@@ -90,11 +90,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             purge_expired_forever(purges, container.clock(), container.database().in_use)
         )
         signals = asyncio.create_task(container.change_source().run())
+        leases = asyncio.create_task(container.event_streams().keep_forever())
         try:
             yield
         finally:
             container.change_hub().close()
-            for task in (purger, signals):
+            for task in (purger, signals, leases):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -27,8 +27,9 @@ from adapters.postgres.repository import (
     SqlTaskRepository,
     SqlTombstoneJanitor,
 )
+from adapters.postgres.streams import SqlStreamSlots
 from application.auth import Authenticate, CachedTokenVerifier
-from application.events import ChangeHub
+from application.events import ChangeHub, EventStreams
 from application.ports import TokenVerifier
 from application.readiness import RecentReadiness
 from application.tasks import (
@@ -202,6 +203,8 @@ class Container(containers.DeclarativeContainer):
     cursors = providers.Singleton(CursorCodec, providers.Callable(_cursor_keys, settings))
     sync_tokens = providers.Singleton(SyncTokenCodec, providers.Callable(_cursor_keys, settings))
     change_hub = providers.Singleton(ChangeHub)
+    stream_slots = providers.Singleton(SqlStreamSlots, database=database)
+    event_streams = providers.Singleton(EventStreams, hub=change_hub, slots=stream_slots)
     change_source = providers.Singleton(_change_source, settings, database, change_hub)
     rate_limits = providers.Singleton(_rate_limits, settings)
     security_log = providers.Singleton(

@@ -85,13 +85,14 @@ async def database(direct_database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def clean_tasks(engine: AsyncEngine) -> None:
-    """Start each test with no task, idempotency key or tombstone of anyone's.
+    """Start each test with no task, idempotency key, tombstone or stream's place of anyone's.
 
-    Stream leases stay: a server that the e2e tests share holds its own, as in production.
+    Watch leases stay: a server that the e2e tests share holds its own, as in production. (A
+    place of a stream still open there is taken again when the server keeps its leases.)
     """
     async with engine.begin() as connection:
         await connection.execute(
-            text("TRUNCATE tasks, task_tombstones, idempotency_keys RESTART IDENTITY")
+            text("TRUNCATE tasks, task_tombstones, idempotency_keys, task_streams RESTART IDENTITY")
         )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cmp_to_key
 from typing import Any
+from uuid import UUID
 
 from application.errors import AuthenticationFailed, IdempotencyConflict
 from application.listing import (
@@ -239,3 +240,28 @@ def comes_before(a: tuple[bool, Any, int], b: tuple[bool, Any, int], order: Sort
     if a[0]:  # both without a due date: by id
         return first[2] < second[2]
     return (first[1], first[2]) < (second[1], second[2])
+
+
+class FakeStreamSlots:
+    """Places held in memory, as one database would hold them for every replica."""
+
+    def __init__(self) -> None:
+        self.held: dict[UUID, UserId] = {}
+        self.kept: list[list[tuple[UserId, UUID]]] = []
+        self.unreachable = False  # gives nothing back, as when the database is away
+
+    async def take(self, owner: UserId, stream: UUID, *, most: int, lease_seconds: int) -> bool:
+        assert lease_seconds > 0
+        if list(self.held.values()).count(owner) >= most:
+            return False
+        self.held[stream] = owner
+        return True
+
+    async def keep(self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
+        self.kept.append(list(streams))
+
+    async def give_back(self, owner: UserId, stream: UUID) -> bool:
+        if self.unreachable:
+            return False
+        assert self.held.pop(stream) == owner
+        return True

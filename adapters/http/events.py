@@ -26,7 +26,7 @@ from adapters.http.dependencies import CurrentPrincipal, Owner, provided
 from adapters.http.openapi import problems
 from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
-from application.events import ChangeHub
+from application.events import ChangeHub, EventStreams
 from application.sync import ChangePage, FeedPosition, SyncTokenExpired
 from application.tasks import ListChanges
 from domain.task import UserId
@@ -38,6 +38,7 @@ HEARTBEAT: Final = 10.0
 """Seconds of silence before a comment line (the contract asks for one at least every 15 s)."""
 
 Hub = Annotated[ChangeHub, Depends(provided("change_hub", ChangeHub))]
+Streams = Annotated[EventStreams, Depends(provided("event_streams", EventStreams))]
 Tokens = Annotated[SyncTokenCodec, Depends(provided("sync_tokens", SyncTokenCodec))]
 Changes = Annotated[ListChanges, Depends(provided("list_changes", ListChanges))]
 
@@ -56,7 +57,7 @@ async def open_stream(
     *,
     owner: Owner,
     principal: CurrentPrincipal,
-    hub: Hub,
+    streams: Streams,
     tokens: Tokens,
     changes: Changes,
     since: Annotated[
@@ -72,7 +73,7 @@ async def open_stream(
         ),
     ] = None,
 ) -> AsyncIterator[Stream]:
-    """Take one of the owner's stream slots (429 past the limit) and read the first page."""
+    """Take one of the owner's stream places (429 past the limit) and read the first page."""
     position: FeedPosition | None = None
     # An empty Last-Event-ID is none (SSE); an empty since is a bad token, as on listChanges.
     token, field = (last_event_id, "Last-Event-ID") if last_event_id else (since, "since")
@@ -84,7 +85,7 @@ async def open_stream(
             raise RequestValidationError(
                 [{"type": "value_error", "loc": place, "msg": str(error)}]
             ) from None
-    with hub.subscribe(owner) as wake:  # TooManyStreams: 429 before anything is sent
+    async with streams.open(owner) as wake:  # TooManyStreams: 429 before anything is sent
         first = await changes.execute(owner, since=position, limit=PAGE)  # 410, 503 likewise
         yield Stream(owner, wake, first, principal.expires_at)
 

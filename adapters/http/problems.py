@@ -297,7 +297,7 @@ async def _too_many_streams(request: Request, _error: Exception) -> Response:
     return problem(
         429,
         ProblemCode.TOO_MANY_STREAMS,
-        f"You have {MAX_STREAMS_PER_USER} event streams open here, the most one user may.",
+        f"You have {MAX_STREAMS_PER_USER} event streams open, the most one user may.",
         headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
     )
 

@@ -30,12 +30,12 @@ async def erase_user(options: DatabaseOptions, user_id: str) -> ErasedRows:
         await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", user_id)
         tasks = await connection.execute("DELETE FROM tasks WHERE user_id = $1", user_id)
         keys = await connection.execute("DELETE FROM idempotency_keys WHERE user_id = $1", user_id)
-        # The deletions just recorded, and older ones, their count and any stream's lease:
+        # The deletions just recorded, and older ones, their count, any lease of their streams:
         # nothing of the user stays.
         deletions = await connection.execute(
             "DELETE FROM task_tombstones WHERE user_id = $1 AND task_id > 0", user_id
         )
-        for table in ("task_counts", "task_watches"):
+        for table in ("task_counts", "task_watches", "task_streams"):
             await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608  # our own table names
         if _count(tasks) or _count(deletions):
             # One tombstone of no task (a negative id) holds the erasure's place in the feed: a

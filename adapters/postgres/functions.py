@@ -27,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    Uuid,
     any_,
     delete,
     false,
@@ -53,6 +54,7 @@ from adapters.postgres.tables import (
     IdempotencyKeyRow,
     TaskCountRow,
     TaskRow,
+    TaskStreamRow,
     TaskTombstoneRow,
     TaskWatchRow,
 )
@@ -63,6 +65,7 @@ _tombstones: Table = TaskTombstoneRow.__table__  # type: ignore[attr-defined]  #
 _horizon: Table = ChangeHorizonRow.__table__  # type: ignore[attr-defined]  # as above
 _counts: Table = TaskCountRow.__table__  # type: ignore[attr-defined]  # as above
 _watches: Table = TaskWatchRow.__table__  # type: ignore[attr-defined]  # as above
+_streams: Table = TaskStreamRow.__table__  # type: ignore[attr-defined]  # as above
 _c = _tasks.c
 
 # How long a retry waits for the first request with its key (which holds the key's row lock)
@@ -109,6 +112,9 @@ _AFTER_SEQ = _param("p_after_seq", BigInteger())
 _OWNERS = _param("p_owners", ARRAY(Text()))
 _FLOOR = _param("p_floor", BigInteger())
 _SECONDS = _param("p_seconds", Integer())
+_STREAM = _param("p_stream", Uuid())
+_STREAMS = _param("p_streams", ARRAY(Uuid()))
+_MOST = _param("p_most", Integer())
 
 TASK_LIMIT_SQLSTATE: Final = "TL001"
 """What a creation beyond the owner's task limit raises (a code of our own, class TL)."""
@@ -597,6 +603,83 @@ WATCH_OWNERS: Final = SqlFunction(
 )
 
 
+_THIS_OWNERS_STREAMS = _streams.c.user_id == _OWNER
+
+# Takes one of the owner's p_most places for an event stream, leased for p_seconds; false when
+# they all hold live leases (on any replica). Lapsed leases (a replica that died) are dropped
+# first. Opens of one owner queue on a lock of their own (not the writers'), so two cannot both
+# take the last place.
+OPEN_STREAM: Final = SqlFunction(
+    name="taskapi_open_stream",
+    params=(_OWNER, _STREAM, _MOST, _SECONDS),
+    returns="BOOLEAN",
+    body="\n".join(
+        (
+            "PERFORM pg_advisory_xact_lock(hashtextextended(p_owner, 1));",
+            _sql(delete(_streams).where(_THIS_OWNERS_STREAMS, _streams.c.until <= func.now()))
+            + ";",
+            "IF ("
+            + _sql(select(func.count()).select_from(_streams).where(_THIS_OWNERS_STREAMS))
+            + ") >= p_most THEN",
+            "RETURN false;",
+            "END IF;",
+            _sql(
+                insert(_streams)
+                .values(user_id=_OWNER, stream_id=_STREAM, until=_LEASE_END)
+                .inline()  # nothing to return
+            )
+            + ";",
+            "RETURN true;",
+        )
+    ),
+)
+
+# Renews the leases of streams still open: p_streams[i] is p_owners[i]'s, each written as its
+# owner. A lease that lapsed meanwhile (the database was out of reach) is taken again: the
+# stream is open.
+_KEPT_STREAM = literal_column("p_streams[i]", Uuid())
+KEEP_STREAMS: Final = SqlFunction(
+    name="taskapi_keep_streams",
+    params=(_OWNER, _OWNERS, _STREAMS, _SECONDS),
+    returns="VOID",
+    declare="i INTEGER;",
+    body="\n".join(
+        (
+            "FOR i IN 1 .. coalesce(array_length(p_owners, 1), 0) LOOP",
+            "p_owner := p_owners[i];",
+            _AS_OWNER,
+            _sql(
+                update(_streams)
+                .where(_THIS_OWNERS_STREAMS, _streams.c.stream_id == _KEPT_STREAM)
+                .values(until=_LEASE_END)
+            )
+            + ";",
+            "IF NOT FOUND THEN",
+            _sql(
+                pg_insert(_streams)
+                .values(user_id=_OWNER, stream_id=_KEPT_STREAM, until=_LEASE_END)
+                .on_conflict_do_update(
+                    index_elements=[_streams.c.user_id, _streams.c.stream_id],
+                    set_={"until": literal_column("excluded.until")},
+                )
+                .inline()  # nothing to return
+            )
+            + ";",
+            "END IF;",
+            "END LOOP;",
+        )
+    ),
+)
+
+# Gives a closed stream's place back.
+CLOSE_STREAM: Final = SqlFunction(
+    name="taskapi_close_stream",
+    params=(_OWNER, _STREAM),
+    returns="VOID",
+    body=_sql(delete(_streams).where(_THIS_OWNERS_STREAMS, _streams.c.stream_id == _STREAM)) + ";",
+)
+
+
 FUNCTIONS: Final = (
     GET_TASK,
     LIST_TASKS,
@@ -608,8 +691,11 @@ FUNCTIONS: Final = (
     LIST_CHANGES,
     CHANGED_OWNERS,
     WATCH_OWNERS,
+    OPEN_STREAM,
+    KEEP_STREAMS,
+    CLOSE_STREAM,
 )
-"""Every function, as migrations 0004 to 0010 (re)created them."""
+"""Every function, as migrations 0004 to 0011 (re)created them."""
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     Text,
+    Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -188,6 +190,21 @@ class TaskWatchRow(SQLModel, table=True):
     __tablename__ = "task_watches"
 
     user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class TaskStreamRow(SQLModel, table=True):
+    """An open event stream of an owner, on any replica, until its lease lapses (migration 0011).
+
+    The contract's limit of streams per user holds across replicas by counting these rows; the
+    process holding a stream renews its lease, so a replica that dies frees its streams' places
+    when their leases lapse.
+    """
+
+    __tablename__ = "task_streams"
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    stream_id: UUID = Field(sa_column=Column(Uuid, primary_key=True))
     until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -187,6 +187,25 @@ async def test_sigterm_ends_open_streams_at_once(direct_database_url: str, tmp_p
     assert ended < 3.0  # not the 10 s graceful timeout
 
 
+async def five_streams_in_all(a: str, b: str) -> None:
+    """A user's five streams count on every replica: three on A and two on B leave no sixth."""
+    async with contextlib.AsyncExitStack() as stack:
+        for base in (a, a, a, b, b):
+            await stack.enter_async_context(following(base))
+        async with httpx.AsyncClient(timeout=10) as http:
+            for base in (a, b):
+                assert_problem(
+                    await http.get(f"{base}/api/alice/events", headers=bearer()),
+                    429,
+                    "too_many_streams",
+                )
+        async with following(b, "bob"):  # another user's: opens
+            pass
+    async with contextlib.AsyncExitStack() as stack:  # the five closed: five open again
+        for base in (b, b, a, a, a):
+            await stack.enter_async_context(following(base))
+
+
 @needs_pgbouncer
 async def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
     direct_database_url: str, pgbouncer: PgBouncer, tmp_path: Path
@@ -212,6 +231,7 @@ async def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
     ):
         to_listening = await delivery_seconds(polling, listening, 10)
         to_polling = await delivery_seconds(listening, polling, 8)
+        await five_streams_in_all(listening, polling)
     print(  # noqa: T201  # the figures of the issue, shown with -s
         f"\nacross replicas: LISTEN p50 {statistics.median(to_listening) * 1000:.0f} ms"
         f" max {max(to_listening) * 1000:.0f} ms;"

@@ -134,6 +134,7 @@ async def test_migrate_status_shows_current_and_pending_revisions(
             "0008",
             "0009",
             "0010",
+            "0011",
         ]
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
@@ -174,6 +175,13 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
                 " ON CONFLICT (user_id) DO NOTHING"
             )
         )
+        await connection.execute(  # and each holds a stream's place
+            text(
+                "INSERT INTO task_streams (user_id, stream_id, until) SELECT u,"
+                " gen_random_uuid(), now() + interval '1 minute' FROM unnest(ARRAY['alice', 'bob'])"
+                " AS u"
+            )
+        )
     refused = taskapi("delete-user", "alice", cwd=tmp_path, DATABASE_URL=database_url)
     assert refused.returncode == 2
     assert "add --yes" in refused.stderr
@@ -200,6 +208,8 @@ async def test_delete_user_removes_all_of_one_users_rows_and_nothing_else(
         watched = {row.user_id for row in watches}
         assert "bob" in watched
         assert "alice" not in watched
+        places = await connection.execute(text("SELECT user_id FROM task_streams"))
+        assert [row.user_id for row in places] == ["bob"]
     # Pooler mode too (a "-pooler" host, or DATABASE_POOLER): the dialect's arguments stay out.
     again = taskapi(
         "delete-user",

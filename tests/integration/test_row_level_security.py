@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -40,6 +41,7 @@ from adapters.postgres.row_security import (
     IDEMPOTENCY_KEY_LIFETIME,
     OWNER_SETTING,
 )
+from adapters.postgres.streams import SqlStreamSlots
 from application.errors import StorageUnavailable
 from application.listing import SortField, SortOrder, TaskFilter
 from application.ports import IdempotencyKey
@@ -299,6 +301,36 @@ async def test_an_idempotent_create_without_owner_filters_never_replays_another_
     assert [tuple(row) for row in stored] == [("alice", "alice's"), ("bob", "bob's")]
 
 
+async def test_stream_places_without_owner_filters_count_and_free_only_the_callers(
+    engine: AsyncEngine, unfiltered_database: Database
+) -> None:
+    slots = SqlStreamSlots(unfiltered_database)
+    bobs = [uuid4(), uuid4()]
+    for stream in bobs:
+        assert await slots.take(BOB, stream, most=2, lease_seconds=30)
+    alices = uuid4()
+    assert await slots.take(ALICE, alices, most=2, lease_seconds=30)  # bob's two are not hers
+    await slots.give_back(ALICE, bobs[0])  # no filter: still only her rows are reachable
+    await slots.keep([(ALICE, bobs[1])], lease_seconds=300)  # hers, not bob's, is written
+    async with engine.begin() as connection:
+        leases = (
+            await connection.execute(
+                text(
+                    "SELECT user_id, stream_id, until > now() + interval '1 minute'"
+                    " FROM task_streams"
+                )
+            )
+        ).all()
+    assert sorted(tuple(row) for row in leases) == sorted(
+        [
+            ("alice", alices, False),
+            ("alice", bobs[1], True),
+            ("bob", bobs[0], False),
+            ("bob", bobs[1], False),
+        ]
+    )
+
+
 async def test_readiness_needs_the_migrated_tables_under_row_level_security(
     postgres_server_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -438,6 +470,7 @@ async def test_the_api_role_is_unprivileged_and_every_table_is_forced(
         ("idempotency_keys", True, True),
         ("task_change_horizon", True, True),
         ("task_counts", True, True),
+        ("task_streams", True, True),
         ("task_tombstones", True, True),
         ("task_watches", True, True),
         ("tasks", True, True),

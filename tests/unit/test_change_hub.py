@@ -1,12 +1,20 @@
-"""``ChangeHub``: who is woken, how many streams a user may hold, and shutting down."""
+"""``ChangeHub`` and ``EventStreams``: who is woken, how many streams a user may hold, leases."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from uuid import UUID
 
 import pytest
 
-from application.events import ChangeHub, TooManyStreams
+from application.events import ChangeHub, EventStreams, TooManyStreams
+from domain.task import UserId
+from tests.fakes import FakeStreamSlots
+from tests.sse import until
+
+ALICE = UserId("alice")
+BOB = UserId("bob")
 
 
 async def test_a_notification_wakes_only_its_owners_streams() -> None:
@@ -26,12 +34,89 @@ async def test_a_notification_wakes_only_its_owners_streams() -> None:
 
 
 async def test_a_user_holds_at_most_the_limit_and_a_closed_stream_frees_its_place() -> None:
-    hub = ChangeHub(max_streams_per_user=2)
-    with hub.subscribe("alice"):
-        with hub.subscribe("alice"), pytest.raises(TooManyStreams), hub.subscribe("alice"):
-            pass
-        with hub.subscribe("alice"), hub.subscribe("bob"):
-            assert hub.streams == 3
+    slots = FakeStreamSlots()
+    hub = ChangeHub()
+    # Two processes, one count: what one holds, the other cannot take.
+    here, there = EventStreams(hub, slots, most=2), EventStreams(ChangeHub(), slots, most=2)
+    async with here.open(ALICE):
+        async with there.open(ALICE):
+            with pytest.raises(TooManyStreams):
+                async with here.open(ALICE):
+                    pass
+            assert hub.streams == 1
+        async with there.open(ALICE), here.open(BOB):
+            assert sorted(slots.held.values()) == ["alice", "alice", "bob"]
+    assert slots.held == {}
+    assert hub.streams == 0
+
+
+async def test_a_stream_that_fails_or_is_cancelled_gives_its_place_back() -> None:
+    slots = FakeStreamSlots()
+    streams = EventStreams(ChangeHub(), slots, most=1)
+    with pytest.raises(RuntimeError):
+        async with streams.open(ALICE):
+            raise RuntimeError
+    assert slots.held == {}
+
+    opened = asyncio.Event()
+
+    async def follow() -> None:
+        async with streams.open(ALICE) as wake:
+            opened.set()
+            await wake.wait()
+
+    following = asyncio.create_task(follow())
+    await opened.wait()
+    following.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await following
+    await asyncio.sleep(0)  # the give-back runs on its own task
+    assert slots.held == {}
+
+
+async def test_places_not_given_back_during_an_outage_are_given_back_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slots = FakeStreamSlots()
+    streams = EventStreams(ChangeHub(), slots, most=2)
+    slots.unreachable = True  # the outage ends both streams; their places stay taken
+    async with streams.open(ALICE), streams.open(BOB):
+        pass
+    slots.unreachable = False
+    async with streams.open(ALICE), streams.open(ALICE):  # her owed place is freed first
+        assert sorted(slots.held.values()) == ["alice", "alice", "bob"]
+    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
+    keeping = asyncio.create_task(streams.keep_forever())  # no stream open: bob's still goes
+    try:
+        await until(lambda: not slots.held, 1, "bob's place given back")
+    finally:
+        keeping.cancel()
+
+
+async def test_the_leases_of_open_streams_are_kept_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
+    slots = FakeStreamSlots()
+    kept_once = asyncio.Event()
+    keep = slots.keep
+
+    async def keep_and_say(streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
+        await keep(streams, lease_seconds=lease_seconds)
+        kept_once.set()
+
+    slots.keep = keep_and_say  # type: ignore[method-assign]
+    streams = EventStreams(ChangeHub(), slots)
+    keeping = asyncio.create_task(streams.keep_forever())
+    try:
+        async with streams.open(ALICE), streams.open(BOB):
+            await asyncio.wait_for(kept_once.wait(), 1)
+            assert set(slots.kept[0]) == {(owner, stream) for stream, owner in slots.held.items()}
+        kept = len(slots.kept)
+        await asyncio.sleep(0.05)  # none open: nothing more to keep
+    finally:
+        keeping.cancel()
+    assert len(slots.kept) == kept
 
 
 async def test_closing_wakes_every_stream_and_says_so() -> None:
