@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Final
 from uuid import UUID, uuid4
 
@@ -95,6 +96,15 @@ class ChangeHub:
         return sum(len(waiting) for waiting in self._waiting.values())
 
 
+@dataclass(slots=True)
+class StreamPlace:
+    """An open stream's place: ``wake`` is set when its feed may have moved or it must end."""
+
+    wake: asyncio.Event
+    lost: bool = False
+    """The place is gone (taken over after its lease lapsed): the stream must end."""
+
+
 class EventStreams:
     """Opens a user's event streams, at most ``most`` of them across every replica."""
 
@@ -104,15 +114,15 @@ class EventStreams:
         self._hub = hub
         self._slots = slots
         self._most = most
-        self._open: dict[UUID, UserId] = {}
+        self._open: dict[UUID, tuple[UserId, StreamPlace]] = {}
         # Places of closed streams not given back yet: the database was away (an outage ends
         # every stream at once, and their clients come back as soon as it returns).
         self._owed: dict[UUID, UserId] = {}
         self._giving_back: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def open(self, owner: UserId) -> AsyncIterator[asyncio.Event]:
-        """A place among the owner's streams, and the event that wakes the stream.
+    async def open(self, owner: UserId) -> AsyncIterator[StreamPlace]:
+        """A place among the owner's streams, whose event wakes the stream.
 
         Raises ``TooManyStreams`` when the owner holds the most already.
         """
@@ -122,12 +132,13 @@ class EventStreams:
             owner, stream, most=self._most, lease_seconds=STREAM_LEASE_SECONDS
         ):
             raise TooManyStreams()
-        self._open[stream] = owner
         try:
             with self._hub.subscribe(owner) as wake:
-                yield wake
+                place = StreamPlace(wake)
+                self._open[stream] = (owner, place)
+                yield place
         finally:
-            del self._open[stream]
+            self._open.pop(stream, None)
             # A stream ends by cancellation when its client leaves: the place is given back
             # all the same, by a task of its own.
             giving_back = asyncio.create_task(self._give_back(owner, stream))
@@ -136,15 +147,23 @@ class EventStreams:
             await asyncio.shield(giving_back)
 
     async def keep_forever(self) -> None:
-        """Every ``KEEP_SECONDS``: renew the leases of open streams, give back owed places."""
+        """Every ``KEEP_SECONDS``: renew the leases of open streams, give back owed places.
+
+        A stream whose place is gone ends; its client reconnects, under the limit again.
+        """
         while True:
             if not self._owed:
                 await self._hub.wait_for_streams()
             await asyncio.sleep(KEEP_SECONDS)
             await self._settle()
-            streams = [(owner, stream) for stream, owner in self._open.items()]
-            if streams:
-                await self._slots.keep(streams, lease_seconds=STREAM_LEASE_SECONDS)
+            streams = [(owner, stream) for stream, (owner, _) in self._open.items()]
+            if not streams:
+                continue
+            for stream in await self._slots.keep(streams, lease_seconds=STREAM_LEASE_SECONDS):
+                if stream in self._open:
+                    _, place = self._open[stream]
+                    place.lost = True
+                    place.wake.set()
 
     async def _give_back(self, owner: UserId, stream: UUID) -> None:
         if not await self._slots.give_back(owner, stream):

@@ -153,15 +153,18 @@ class StreamSlots(Protocol):
         """Take a place for ``stream``; ``False`` when ``owner`` holds ``most`` live ones."""
         ...
 
-    async def keep(self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
-        """Renew the leases of these open streams (taken again if one lapsed).
+    async def keep(
+        self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int
+    ) -> Sequence[UUID]:
+        """Renew the leases of these open streams; return those whose place is gone.
 
-        Never raises for an unreachable database: the leases then lapse on their own.
+        A place is gone when its lease lapsed and another open took it over, or the user's data
+        was erased. Never raises: leases it could not renew lapse on their own.
         """
         ...
 
     async def give_back(self, owner: UserId, stream: UUID) -> bool:
-        """Free a closed stream's place; ``False`` when the database could not be reached."""
+        """Free a closed stream's place; ``False`` (never raises) when that failed."""
         ...
 
 

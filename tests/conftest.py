@@ -88,7 +88,7 @@ async def clean_tasks(engine: AsyncEngine) -> None:
     """Start each test with no task, idempotency key, tombstone or stream's place of anyone's.
 
     Watch leases stay: a server that the e2e tests share holds its own, as in production. (A
-    place of a stream still open there is taken again when the server keeps its leases.)
+    stream still open there whose place went ends when the server next keeps its leases.)
     """
     async with engine.begin() as connection:
         await connection.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -257,10 +258,14 @@ class FakeStreamSlots:
         self.held[stream] = owner
         return True
 
-    async def keep(self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
+    async def keep(
+        self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int
+    ) -> list[UUID]:
         self.kept.append(list(streams))
+        return [stream for _, stream in streams if stream not in self.held]
 
     async def give_back(self, owner: UserId, stream: UUID) -> bool:
+        await asyncio.sleep(0)  # a round trip: a cancellation may land here
         if self.unreachable:
             return False
         assert self.held.pop(stream) == owner

@@ -26,7 +26,7 @@ from adapters.http.dependencies import CurrentPrincipal, Owner, provided
 from adapters.http.openapi import problems
 from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
-from application.events import ChangeHub, EventStreams
+from application.events import ChangeHub, EventStreams, StreamPlace
 from application.sync import ChangePage, FeedPosition, SyncTokenExpired
 from application.tasks import ListChanges
 from domain.task import UserId
@@ -45,10 +45,10 @@ Changes = Annotated[ListChanges, Depends(provided("list_changes", ListChanges))]
 
 @dataclass(slots=True)
 class Stream:
-    """An open stream's state: whose, where it stands, what wakes it, when its token expires."""
+    """An open stream's state: whose, where it stands, its place, when its token expires."""
 
     owner: UserId
-    wake: asyncio.Event
+    place: StreamPlace
     first: ChangePage | None  # handed to the stream once, then dropped: a long stream holds no page
     expires_at: float | None
 
@@ -81,13 +81,13 @@ async def open_stream(
         try:
             position = tokens.decode(token, owner)
         except InvalidCursor as error:
-            place = ("header", field) if field == "Last-Event-ID" else ("query", field)
+            loc = ("header", field) if field == "Last-Event-ID" else ("query", field)
             raise RequestValidationError(
-                [{"type": "value_error", "loc": place, "msg": str(error)}]
+                [{"type": "value_error", "loc": loc, "msg": str(error)}]
             ) from None
-    async with streams.open(owner) as wake:  # TooManyStreams: 429 before anything is sent
+    async with streams.open(owner) as place:  # TooManyStreams: 429 before anything is sent
         first = await changes.execute(owner, since=position, limit=PAGE)  # 410, 503 likewise
-        yield Stream(owner, wake, first, principal.expires_at)
+        yield Stream(owner, place, first, principal.expires_at)
 
 
 @events_router.get(
@@ -134,13 +134,13 @@ async def stream_events(
                 return
             try:
                 wait = HEARTBEAT if left is None else min(left, HEARTBEAT)
-                await asyncio.wait_for(stream.wake.wait(), timeout=wait)
+                await asyncio.wait_for(stream.place.wake.wait(), timeout=wait)
             except TimeoutError:
                 yield ServerSentEvent(comment="ping")
                 continue
-            if hub.closing:
+            if hub.closing or stream.place.lost:  # the client reconnects where it stood
                 return
-            stream.wake.clear()  # before reading: a change committed meanwhile wakes it again
+            stream.place.wake.clear()  # before reading: a change committed meanwhile wakes it
             break
         try:
             page = await changes.execute(stream.owner, since=position, limit=PAGE)

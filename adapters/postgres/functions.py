@@ -635,13 +635,13 @@ OPEN_STREAM: Final = SqlFunction(
 )
 
 # Renews the leases of streams still open: p_streams[i] is p_owners[i]'s, each written as its
-# owner. A lease that lapsed meanwhile (the database was out of reach) is taken again: the
-# stream is open.
+# owner. Returns the streams whose place is gone (taken over after it lapsed, or the user's data
+# erased): never taken again here, where the limit is not checked.
 _KEPT_STREAM = literal_column("p_streams[i]", Uuid())
 KEEP_STREAMS: Final = SqlFunction(
     name="taskapi_keep_streams",
     params=(_OWNER, _OWNERS, _STREAMS, _SECONDS),
-    returns="VOID",
+    returns="TABLE (stream UUID)",
     declare="i INTEGER;",
     body="\n".join(
         (
@@ -655,16 +655,8 @@ KEEP_STREAMS: Final = SqlFunction(
             )
             + ";",
             "IF NOT FOUND THEN",
-            _sql(
-                pg_insert(_streams)
-                .values(user_id=_OWNER, stream_id=_KEPT_STREAM, until=_LEASE_END)
-                .on_conflict_do_update(
-                    index_elements=[_streams.c.user_id, _streams.c.stream_id],
-                    set_={"until": literal_column("excluded.until")},
-                )
-                .inline()  # nothing to return
-            )
-            + ";",
+            "stream := p_streams[i];",
+            "RETURN NEXT;",
             "END IF;",
             "END LOOP;",
         )

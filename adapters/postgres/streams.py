@@ -29,25 +29,39 @@ class SqlStreamSlots:
         rows = await self._database.fetch(OPEN_STREAM.call, owner, stream, most, lease_seconds)
         return bool(rows[0][0])
 
-    async def keep(self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
+    async def keep(
+        self, streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int
+    ) -> list[UUID]:
+        gone: list[UUID] = []
         for start in range(0, len(streams), KEEP_BATCH):
             batch = streams[start : start + KEEP_BATCH]
             try:
-                await self._database.fetch(
+                rows = await self._database.fetch(
                     KEEP_STREAMS.call,
                     "",
                     [owner for owner, _ in batch],
                     [stream for _, stream in batch],
                     lease_seconds,
                 )
-            except StorageUnavailable as error:
-                log.warning("stream leases not renewed", extra={"error": first_line(error)})
-                return
+            except Exception as error:  # renewal must go on; the leases lapse
+                log.warning("stream leases not renewed", extra=_said(error), exc_info=_bug(error))
+                break
+            gone += [row["stream"] for row in rows]
+        return gone
 
     async def give_back(self, owner: UserId, stream: UUID) -> bool:
         try:
             await self._database.fetch(CLOSE_STREAM.call, owner, stream)
-        except StorageUnavailable as error:
-            log.warning("stream place not given back yet", extra={"error": first_line(error)})
+        except Exception as error:  # owed, given back later
+            log.warning("stream place not given back yet", extra=_said(error), exc_info=_bug(error))
             return False
         return True
+
+
+def _said(error: Exception) -> dict[str, str]:
+    return {"error": f"{type(error).__name__}: {first_line(error)}"}
+
+
+def _bug(error: Exception) -> bool:
+    # The database away is expected here; anything else is logged with its traceback.
+    return not isinstance(error, StorageUnavailable)

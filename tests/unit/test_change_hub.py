@@ -61,17 +61,18 @@ async def test_a_stream_that_fails_or_is_cancelled_gives_its_place_back() -> Non
     opened = asyncio.Event()
 
     async def follow() -> None:
-        async with streams.open(ALICE) as wake:
+        async with streams.open(ALICE) as place:
             opened.set()
-            await wake.wait()
+            await place.wake.wait()
 
     following = asyncio.create_task(follow())
     await opened.wait()
     following.cancel()
+    await asyncio.sleep(0)  # now giving back, one round trip in
+    following.cancel()  # as a cancelled scope cancels again whatever the stream awaits
     with pytest.raises(asyncio.CancelledError):
         await following
-    await asyncio.sleep(0)  # the give-back runs on its own task
-    assert slots.held == {}
+    await until(lambda: not slots.held, 1, "the place given back")
 
 
 async def test_places_not_given_back_during_an_outage_are_given_back_when_it_ends(
@@ -93,6 +94,26 @@ async def test_places_not_given_back_during_an_outage_are_given_back_when_it_end
         keeping.cancel()
 
 
+async def test_a_stream_whose_place_is_gone_is_told_to_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
+    slots = FakeStreamSlots()
+    streams = EventStreams(ChangeHub(), slots)
+    keeping = asyncio.create_task(streams.keep_forever())
+    try:
+        async with streams.open(ALICE) as kept, streams.open(ALICE) as taken_over:
+            stream = list(slots.held)[1]  # the second taken: taken_over's
+            del slots.held[stream]  # its lease lapsed, and another open took the place
+            await asyncio.wait_for(taken_over.wake.wait(), 1)
+            assert taken_over.lost
+            slots.held[stream] = ALICE  # so that the stream's end gives something back
+            assert not kept.lost
+            assert not kept.wake.is_set()
+    finally:
+        keeping.cancel()
+
+
 async def test_the_leases_of_open_streams_are_kept_every_few_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -101,9 +122,12 @@ async def test_the_leases_of_open_streams_are_kept_every_few_seconds(
     kept_once = asyncio.Event()
     keep = slots.keep
 
-    async def keep_and_say(streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int) -> None:
-        await keep(streams, lease_seconds=lease_seconds)
+    async def keep_and_say(
+        streams: Sequence[tuple[UserId, UUID]], *, lease_seconds: int
+    ) -> list[UUID]:
+        gone = await keep(streams, lease_seconds=lease_seconds)
         kept_once.set()
+        return gone
 
     slots.keep = keep_and_say  # type: ignore[method-assign]
     streams = EventStreams(ChangeHub(), slots)

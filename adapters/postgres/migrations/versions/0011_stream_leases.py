@@ -7,9 +7,10 @@ Create Date: 2026-12-01
 The contract allows a user 5 open event streams. Each process counted only its own, so behind
 several replicas a user could hold 5 on each. Now opening a stream takes a place in
 ``task_streams`` (``taskapi_open_stream``: refused when the user's live leases are 5); the process
-renews the leases of its open streams every 10 s (``taskapi_keep_streams``, 30-s leases) and gives
-a place back when its stream closes (``taskapi_close_stream``). A replica that dies frees its
-places when their leases lapse. Row-level security binds the table like every other.
+renews the leases of its open streams every 10 s (``taskapi_keep_streams``, 30-s leases; a stream
+whose place is gone ends, and its client reconnects under the limit) and gives a place back when
+its stream closes (``taskapi_close_stream``). A replica that dies frees its places when their
+leases lapse. Row-level security binds the table like every other.
 
 While replicas of the previous version still run, their streams are not counted: roll out quickly.
 """
@@ -59,7 +60,7 @@ RETURN true;
 END
 $function$""",
     r"""CREATE OR REPLACE FUNCTION taskapi_keep_streams(p_owner TEXT, p_owners TEXT[], p_streams UUID[], p_seconds INTEGER)
-RETURNS VOID
+RETURNS TABLE (stream UUID)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET role = taskapi_app
 AS $function$
@@ -73,7 +74,8 @@ p_owner := p_owners[i];
 PERFORM set_config('taskapi.user_id', p_owner, true);
 UPDATE task_streams SET until=(now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds)) WHERE task_streams.user_id = p_owner AND task_streams.stream_id = p_streams[i];
 IF NOT FOUND THEN
-INSERT INTO task_streams (user_id, stream_id, until) VALUES (p_owner, p_streams[i], (now() + make_interval(0, 0, 0, 0, 0, 0, p_seconds))) ON CONFLICT (user_id, stream_id) DO UPDATE SET until = excluded.until;
+stream := p_streams[i];
+RETURN NEXT;
 END IF;
 END LOOP;
 END
