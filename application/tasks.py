@@ -48,11 +48,11 @@ from domain.task import NewTask, Priority, Task, TaskChanges, UserId
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
-SAVE_ATTEMPTS: Final = 12
+SAVE_ATTEMPTS: Final = 16
 """Loads and saves a change may take while concurrent writers keep winning the race."""
 FIRST_PAUSE_SECONDS: Final = 0.002
-"""The longest pause after a first lost race; it doubles with each one, up to 64 ms."""
-LONGEST_PAUSE_SECONDS: Final = 0.064
+"""The longest pause after a first lost race; it doubles with each one, up to 128 ms."""
+LONGEST_PAUSE_SECONDS: Final = 0.128
 
 
 class ListTasks:
