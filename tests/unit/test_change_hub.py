@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from uuid import UUID
 
 import pytest
@@ -15,6 +16,17 @@ from tests.sse import until
 
 ALICE = UserId("alice")
 BOB = UserId("bob")
+
+
+@contextlib.asynccontextmanager
+async def keeping(streams: EventStreams, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """``streams`` renewing its leases every 10 ms for the block."""
+    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
+    keeper = asyncio.create_task(streams.keep_forever())
+    try:
+        yield
+    finally:
+        keeper.cancel()
 
 
 async def test_a_notification_wakes_only_its_owners_streams() -> None:
@@ -86,38 +98,32 @@ async def test_places_not_given_back_during_an_outage_are_given_back_when_it_end
     slots.unreachable = False
     async with streams.open(ALICE), streams.open(ALICE):  # her owed place is freed first
         assert sorted(slots.held.values()) == ["alice", "alice", "bob"]
-    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
-    keeping = asyncio.create_task(streams.keep_forever())  # no stream open: bob's still goes
-    try:
+    async with keeping(streams, monkeypatch):  # no stream open: bob's still goes
         await until(lambda: not slots.held, 1, "bob's place given back")
-    finally:
-        keeping.cancel()
 
 
 async def test_a_stream_whose_place_is_gone_is_told_to_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
     slots = FakeStreamSlots()
     streams = EventStreams(ChangeHub(), slots)
-    keeping = asyncio.create_task(streams.keep_forever())
-    try:
-        async with streams.open(ALICE) as kept, streams.open(ALICE) as taken_over:
-            stream = list(slots.held)[1]  # the second taken: taken_over's
-            del slots.held[stream]  # its lease lapsed, and another open took the place
-            await asyncio.wait_for(taken_over.wake.wait(), 1)
-            assert taken_over.lost
-            slots.held[stream] = ALICE  # so that the stream's end gives something back
-            assert not kept.lost
-            assert not kept.wake.is_set()
-    finally:
-        keeping.cancel()
+    async with (
+        keeping(streams, monkeypatch),
+        streams.open(ALICE) as kept,
+        streams.open(ALICE) as taken_over,
+    ):
+        stream = list(slots.held)[1]  # the second taken: taken_over's
+        del slots.held[stream]  # its lease lapsed, and another open took the place
+        await asyncio.wait_for(taken_over.wake.wait(), 1)
+        assert taken_over.lost
+        slots.held[stream] = ALICE  # so that the stream's end gives something back
+        assert not kept.lost
+        assert not kept.wake.is_set()
 
 
 async def test_the_leases_of_open_streams_are_kept_every_few_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("application.events.KEEP_SECONDS", 0.01)
     slots = FakeStreamSlots()
     kept_once = asyncio.Event()
     keep = slots.keep
@@ -131,15 +137,12 @@ async def test_the_leases_of_open_streams_are_kept_every_few_seconds(
 
     slots.keep = keep_and_say  # type: ignore[method-assign]
     streams = EventStreams(ChangeHub(), slots)
-    keeping = asyncio.create_task(streams.keep_forever())
-    try:
+    async with keeping(streams, monkeypatch):
         async with streams.open(ALICE), streams.open(BOB):
             await asyncio.wait_for(kept_once.wait(), 1)
             assert set(slots.kept[0]) == {(owner, stream) for stream, owner in slots.held.items()}
         kept = len(slots.kept)
         await asyncio.sleep(0.05)  # none open: nothing more to keep
-    finally:
-        keeping.cancel()
     assert len(slots.kept) == kept
 
 
