@@ -134,6 +134,20 @@ def _delete_user(settings: Settings, user_id: str, confirmed: bool) -> None:
     )
 
 
+def _expire_sync_tokens(settings: Settings, confirmed: bool) -> None:
+    from adapters.postgres.restore import expire_sync_tokens  # noqa: PLC0415  # only this command
+
+    if not confirmed:
+        raise ConfigError(
+            "expire-sync-tokens: every device will sync again from scratch; add --yes"
+        )
+    horizon = _on_database(settings, lambda db: asyncio.run(expire_sync_tokens(db)))
+    print(
+        f"taskapi: every sync token from before place {horizon} is now answered 410; "
+        "restart the API's processes (each remembers the tasks it read or saved last)"
+    )
+
+
 LOGIN_PASSWORD_VARIABLE = "TASKAPI_LOGIN_PASSWORD"  # noqa: S105  # a variable's name
 
 
@@ -322,6 +336,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     delete_user.add_argument("user_id", help="the user id, as in the token")
     delete_user.add_argument("--yes", action="store_true", help="confirm: nothing is kept")
+    expire = commands.add_parser(
+        "expire-sync-tokens",
+        help="after restoring the database to an earlier point in time: refuse every sync "
+        "token (410), so that devices sync again instead of missing changes",
+    )
+    expire.add_argument("--yes", action="store_true", help="confirm")
     token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
     token.add_argument("--sub", required=True, help="the user id")
     token.add_argument(
@@ -351,6 +371,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _run_configured(args: argparse.Namespace) -> None:
+    """Run a command that reads its settings from the environment."""
+    settings = _token_settings() if args.command == "token" else load_settings()
+    if args.command == "serve" and args.log_level:
+        settings = settings.model_copy(update={"log_level": args.log_level})
+    if args.command == "serve":
+        _serve(settings, args.host, args.port)
+    elif args.command == "migrate" and args.status:
+        _migration_status(settings)
+    elif args.command == "migrate":
+        _migrate(settings, args.revision, args.down)
+    elif args.command == "delete-user":
+        _delete_user(settings, args.user_id, args.yes)
+    elif args.command == "expire-sync-tokens":
+        _expire_sync_tokens(settings, args.yes)
+    elif args.command == "create-login":
+        _create_login(settings, args.name)
+    else:
+        print(_token(settings, args.sub, args.ttl))
+
+
 def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -361,21 +402,7 @@ def _run(argv: Sequence[str] | None) -> int:
             sys.stdout.write(openapi_document())
             sys.stdout.flush()
             return 0
-        settings = _token_settings() if args.command == "token" else load_settings()
-        if args.command == "serve" and args.log_level:
-            settings = settings.model_copy(update={"log_level": args.log_level})
-        if args.command == "serve":
-            _serve(settings, args.host, args.port)
-        elif args.command == "migrate" and args.status:
-            _migration_status(settings)
-        elif args.command == "migrate":
-            _migrate(settings, args.revision, args.down)
-        elif args.command == "delete-user":
-            _delete_user(settings, args.user_id, args.yes)
-        elif args.command == "create-login":
-            _create_login(settings, args.name)
-        else:
-            print(_token(settings, args.sub, args.ttl))
+        _run_configured(args)
         sys.stdout.flush()  # here, where a reader that left is handled (main), not at exit
     except (ConfigError, DatabaseUrlError) as error:
         print(f"taskapi: configuration error: {error}", file=sys.stderr)

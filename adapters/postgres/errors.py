@@ -30,9 +30,11 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
         said = first_line(cause)
         if "would be affected by row-level security" in said:
             return (
-                f"{said}; this migration reads every row: run it as a role with BYPASSRLS "
+                f"{said}; this command needs every row: run it as a role with BYPASSRLS "
                 "(Neon: the owner role) or a superuser"
             )
+        if isinstance(cause, asyncpg.LockNotAvailableError):
+            return f"{said}: a long transaction held a table this needs; run it again"
         if isinstance(cause, asyncpg.InsufficientPrivilegeError):
             return (
                 f"{said}; this command needs the tables' owner (Neon: the direct URL of the "

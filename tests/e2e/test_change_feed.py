@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from adapters.http.cursor import SyncTokenCodec
 from adapters.http.schemas import ChangesOut
 from adapters.postgres.accounts import erase_user
 from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.restore import expire_sync_tokens
 from tests.e2e.helpers import TIMESTAMP, assert_problem, assert_task, create, media_type
 from tests.tokens import bearer
 
@@ -162,6 +165,79 @@ async def test_an_erased_user_whose_tasks_predate_the_feed_gets_410_too(
 
     response = await client.get(CHANGES, params={"since": token}, headers=bearer())
     assert_problem(response, 410, "sync_token_expired")
+
+
+RESTORED = ("tasks", "task_tombstones", "task_counts")
+
+
+@contextlib.asynccontextmanager
+async def restore_point(engine: AsyncEngine) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Yield a function that puts the feed's tables and sequences back as they are now.
+
+    What a point-in-time restore leaves of them: the rows as they were, and the sequences rewound
+    (places and task ids handed out after the restore point are handed out again).
+    """
+    async with engine.begin() as connection:
+        for table in RESTORED:
+            await connection.execute(text(f"CREATE TABLE restore_{table} AS TABLE {table}"))
+        places = await connection.scalar(text("SELECT last_value FROM task_change_seq"))
+        ids = await connection.scalar(text("SELECT max(id) FROM tasks"))
+
+    async def restore() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in RESTORED:
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  # ours
+                await connection.execute(
+                    text(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE TABLE restore_{table}")
+                )
+            await connection.execute(text(f"SELECT setval('task_change_seq', {places})"))
+            await connection.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('tasks', 'id'), {ids})")
+            )
+
+    try:
+        yield restore
+    finally:
+        async with engine.begin() as connection:
+            for table in RESTORED:
+                await connection.execute(text(f"DROP TABLE restore_{table}"))
+
+
+async def test_after_a_restore_to_an_earlier_point_expired_tokens_are_410_not_a_silent_gap(
+    client: httpx.AsyncClient, engine: AsyncEngine, direct_database_url: str
+) -> None:
+    kept = await create(client, title="kept")
+    await create(client, user="bob", title="bob's")
+    async with restore_point(engine) as restore:
+        before = (await changes(client))["next"]
+        bobs = (await changes(client, user="bob"))["next"]
+        lost = await create(client, title="lost")  # after the restore point: the restore loses it
+        await client.delete(f"/api/alice/tasks/{kept['id']}", headers=bearer())
+        after = await changes(client, before)
+        assert ops(after) == [("upsert", lost["id"], "lost"), ("delete", kept["id"], None)]
+
+        await restore()
+        new = await create(client, title="after the restore")
+        # The gap this closes: the device that saw the lost stretch holds a place handed out
+        # again, and would hear nothing of the new task, and keep "lost" and miss "kept".
+        assert (await changes(client, after["next"]))["changes"] == []
+
+        await expire_sync_tokens(DatabaseOptions.from_url(direct_database_url))
+
+    for user, token in (("alice", after["next"]), ("alice", before), ("bob", bobs)):
+        response = await client.get(
+            f"/api/{user}/tasks/changes", params={"since": token}, headers=bearer(user)
+        )
+        assert_problem(response, 410, "sync_token_expired")
+    again = await changes(client)  # starting over: the restored tasks and the new one
+    assert ops(again) == [
+        ("upsert", kept["id"], "kept"),
+        ("upsert", new["id"], "after the restore"),
+    ]
+    later = await create(client, title="later")
+    assert ops(await changes(client, again["next"])) == [("upsert", later["id"], "later")]
+    assert [c["task"]["title"] for c in (await changes(client, user="bob"))["changes"]] == ["bob's"]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.restore import expire_sync_tokens
 from tests.e2e.helpers import assert_problem
 from tests.pgbouncer import PgBouncer, needs_pgbouncer
 from tests.process import taskapi_serve
@@ -146,6 +148,30 @@ async def test_a_stream_ends_with_token_expired_when_its_token_expires(served: s
             seen: list[Event] = [event async for event in events(response)]
     assert seen[-1].event == "token_expired"
     assert expires <= time.time() < expires + 3.0
+
+
+async def test_an_open_stream_ends_with_sync_token_expired_once_tokens_are_expired(
+    served: str, direct_database_url: str
+) -> None:
+    # After a restore, `taskapi expire-sync-tokens`: a stream still open at that moment holds a
+    # place that may be handed out again, so it ends at once and its client syncs again.
+    await create(served, "before")
+    seen: list[Event] = []
+    async with (
+        asyncio.timeout(5),  # not at the next heartbeat or change: at once
+        httpx.AsyncClient(base_url=served, timeout=10) as http,
+        http.stream("GET", "/api/alice/events", headers=bearer()) as response,
+    ):
+        assert response.status_code == 200
+        async for event in events(response):
+            seen.append(event)
+            if len(seen) == 1:
+                await expire_sync_tokens(DatabaseOptions.from_url(direct_database_url))
+    assert [event.event for event in seen] == ["change", "sync_token_expired"]
+    async with httpx.AsyncClient(base_url=served, timeout=10) as http:
+        headers = {**bearer(), "Last-Event-ID": str(seen[0].id)}
+        resumed = await http.get("/api/alice/events", headers=headers)
+    assert_problem(resumed, 410, "sync_token_expired")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.accounts import erase_user
 from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.functions import INSERT_TASK
+from adapters.postgres.restore import expire_sync_tokens
 from tests.database import create_database, drop_database
 from tests.jwks import JwksServer, SigningKey, jwks
 from tests.process import TASKAPI, clean_env, taskapi, taskapi_serve
@@ -103,7 +104,12 @@ def test_a_database_failure_is_one_line_and_exit_1(
         ),
         "unknown host": "postgresql://u:hunter2hunter2@no-such-host.invalid/db",
     }[case]
-    commands = (("migrate",), ("migrate", "--status"), ("delete-user", "alice", "--yes"))
+    commands = (
+        ("migrate",),
+        ("migrate", "--status"),
+        ("delete-user", "alice", "--yes"),
+        ("expire-sync-tokens", "--yes"),
+    )
     with ThreadPoolExecutor() as pool:  # each waits mostly for its interpreter to start
         results = pool.map(lambda args: taskapi(*args, cwd=tmp_path, DATABASE_URL=url), commands)
     for args, result in zip(commands, results, strict=True):
@@ -266,3 +272,79 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> 
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (1, "")
+
+
+async def test_expire_sync_tokens_starts_the_feed_past_every_place_and_waits_for_writes(
+    tmp_path: Path, database_url: str, engine: AsyncEngine, clean_tasks: None
+) -> None:
+    refused = taskapi("expire-sync-tokens", cwd=tmp_path, DATABASE_URL=database_url)
+    assert refused.returncode == 2
+    assert "add --yes" in refused.stderr
+    options = DatabaseOptions.from_url(database_url)
+    async with operator_connection(options) as writer:
+        transaction = writer.transaction()
+        await transaction.start()
+        # A create in flight holds its place in the feed, not yet committed: a device that synced
+        # past the new horizon before it commits would never hear of it, so the command waits.
+        await writer.fetch(INSERT_TASK.call, "alice", "in flight", None, None, 0, [], NOW, None)
+        expiring = asyncio.create_task(expire_sync_tokens(options))
+        await asyncio.sleep(0.5)
+        assert not expiring.done()
+        await transaction.commit()
+        horizon = await asyncio.wait_for(expiring, timeout=10)
+        row = await writer.fetchrow(INSERT_TASK.call, "alice", "next", None, None, 0, [], NOW, None)
+        assert row is not None
+        placed: int = row["change_seq"]
+    async with engine.connect() as connection:
+        kept = await connection.scalar(text("SELECT starts_after FROM task_change_horizon"))
+        in_flight = await connection.scalar(
+            text("SELECT change_seq FROM tasks WHERE title = 'in flight'")
+        )
+    assert kept == horizon
+    assert in_flight < horizon < placed
+    assert horizon >= datetime.now(UTC).timestamp() * 1_000_000 - 60_000_000  # from the clock
+
+    result = taskapi("expire-sync-tokens", "--yes", cwd=tmp_path, DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    said = re.fullmatch(
+        r"taskapi: every sync token from before place (\d+) is now answered 410; "
+        r"restart the API's processes .*\n",
+        result.stdout,
+    )
+    assert said is not None, result.stdout
+    assert int(said[1]) > placed
+
+
+async def test_expire_sync_tokens_as_a_role_row_security_binds_says_so_and_changes_nothing(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    role = "taskapi_bound_operator"
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        await connection.execute(text(f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS"))
+        await connection.execute(
+            text(
+                "GRANT SELECT, UPDATE ON tasks, task_tombstones, task_change_horizon, task_watches"
+                f" TO {role}"
+            )
+        )
+        await connection.execute(text(f"GRANT ALL ON SEQUENCE task_change_seq TO {role}"))
+        before = await connection.scalar(text("SELECT starts_after FROM task_change_horizon"))
+    try:
+        url = make_url(database_url).update_query_dict({"options": f"-c role={role}"})
+        result = taskapi(
+            "expire-sync-tokens",
+            "--yes",
+            cwd=tmp_path,
+            DATABASE_URL=url.render_as_string(hide_password=False),
+        )
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP OWNED BY {role}"))
+            await connection.execute(text(f"DROP ROLE {role}"))
+    assert result.returncode == 1
+    assert "row-level security" in result.stderr
+    assert "BYPASSRLS" in result.stderr
+    async with engine.connect() as connection:
+        after = await connection.scalar(text("SELECT starts_after FROM task_change_horizon"))
+    assert after == before

@@ -33,3 +33,11 @@ def test_row_level_security_in_the_way_of_a_migration_says_bypassrls_in_one_line
 def test_any_refusal_is_its_message_alone() -> None:
     error = _refused(asyncpg.UndefinedTableError, 'relation "tasks" does not exist', "Migrate.")
     assert explain(error, OPTIONS) == 'PostgreSQL refused: relation "tasks" does not exist'
+
+
+def test_a_lock_wait_given_up_says_to_run_it_again() -> None:
+    error = _refused(asyncpg.LockNotAvailableError, "canceling statement due to lock timeout", "")
+    assert explain(error, OPTIONS) == (
+        "canceling statement due to lock timeout: a long transaction held a table this needs;"
+        " run it again"
+    )
