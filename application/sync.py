@@ -30,8 +30,8 @@ LAST_ID: Final = 2**63 - 1
 class SyncTokenExpired(ApplicationError):
     """The position is older than the deletions remembered, or than this feed: start over.
 
-    (Older than ``SYNC_TOKEN_LIFETIME``, or from before the feed was created again.)
-    client must start over.
+    (Older than ``SYNC_TOKEN_LIFETIME``, from before the feed was created again or restarted after
+    a restore, or from before an erasure of the owner's data.)
     """
 
 

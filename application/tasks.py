@@ -108,8 +108,9 @@ class ListChanges:
         """Return up to ``limit`` (1-1000) changes after ``since`` (``None``: every task).
 
         Raises ``SyncTokenExpired`` for a position more than ``SYNC_TOKEN_LIFETIME`` old (a
-        deletion after it may have been forgotten), from before this feed, or from before an
-        erasure of the owner's rows, and ``InvalidTask`` for a limit out of range.
+        deletion after it may have been forgotten), from before this feed (its horizon: a
+        downgrade, or a restore), or from before an erasure of the owner's rows, and
+        ``InvalidTask`` for a limit out of range.
         """
         if not 1 <= limit <= MAX_CHANGES_PAGE:
             raise InvalidTask("limit", f"must be between 1 and {MAX_CHANGES_PAGE}")

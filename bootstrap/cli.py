@@ -143,8 +143,8 @@ def _expire_sync_tokens(settings: Settings, confirmed: bool) -> None:
         )
     horizon = _on_database(settings, lambda db: asyncio.run(expire_sync_tokens(db)))
     print(
-        f"taskapi: every sync token from before place {horizon} is now answered 410; "
-        "restart the API's processes (each remembers the tasks it read or saved last)"
+        f"taskapi: every sync token from before place {horizon} is now answered 410, and task "
+        "ids skip ahead; start the API (restart it if it kept running: it remembers tasks)"
     )
 
 

@@ -34,7 +34,10 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
                 "(Neon: the owner role) or a superuser"
             )
         if isinstance(cause, asyncpg.LockNotAvailableError):
-            return f"{said}: a long transaction held a table this needs; run it again"
+            return (
+                f"{said}: a long transaction held a table this needs (see pg_stat_activity); "
+                "run it again"
+            )
         if isinstance(cause, asyncpg.InsufficientPrivilegeError):
             return (
                 f"{said}; this command needs the tables' owner (Neon: the direct URL of the "

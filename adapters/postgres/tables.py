@@ -158,7 +158,8 @@ class TaskTombstoneRow(SQLModel, table=True):
 class ChangeHorizonRow(SQLModel, table=True):
     """One row: the place this feed started after (set when migration 0008 created the feed).
 
-    A sync token below it comes from an earlier feed (before a downgrade): it is answered 410.
+    A sync token below it comes from an earlier feed (before a downgrade, or before a restore and
+    ``taskapi expire-sync-tokens``): it is answered 410.
     """
 
     __tablename__ = "task_change_horizon"

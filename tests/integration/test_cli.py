@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import subprocess
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.accounts import erase_user
 from adapters.postgres.engine import DatabaseOptions, operator_connection
 from adapters.postgres.functions import INSERT_TASK
-from adapters.postgres.restore import expire_sync_tokens
+from adapters.postgres.restore import ID_GAP, expire_sync_tokens
 from tests.database import create_database, drop_database
 from tests.jwks import JwksServer, SigningKey, jwks
 from tests.process import TASKAPI, clean_env, taskapi, taskapi_serve
@@ -302,13 +303,14 @@ async def test_expire_sync_tokens_starts_the_feed_past_every_place_and_waits_for
         )
     assert kept == horizon
     assert in_flight < horizon < placed
+    assert row["id"] > ID_GAP  # ids too start past any the lost stretch handed out
     assert horizon >= datetime.now(UTC).timestamp() * 1_000_000 - 60_000_000  # from the clock
 
     result = taskapi("expire-sync-tokens", "--yes", cwd=tmp_path, DATABASE_URL=database_url)
     assert result.returncode == 0, result.stderr
     said = re.fullmatch(
-        r"taskapi: every sync token from before place (\d+) is now answered 410; "
-        r"restart the API's processes .*\n",
+        r"taskapi: every sync token from before place (\d+) is now answered 410, "
+        r"and task ids skip ahead; start the API .*\n",
         result.stdout,
     )
     assert said is not None, result.stdout
@@ -318,17 +320,19 @@ async def test_expire_sync_tokens_starts_the_feed_past_every_place_and_waits_for
 async def test_expire_sync_tokens_as_a_role_row_security_binds_says_so_and_changes_nothing(
     tmp_path: Path, database_url: str, engine: AsyncEngine
 ) -> None:
-    role = "taskapi_bound_operator"
+    role = f"taskapi_bound_operator_{uuid.uuid4().hex[:8]}"  # roles are the server's
     async with engine.begin() as connection:
         await connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
         await connection.execute(text(f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS"))
         await connection.execute(
             text(
-                "GRANT SELECT, UPDATE ON tasks, task_tombstones, task_change_horizon, task_watches"
+                "GRANT SELECT, INSERT, UPDATE ON tasks, task_tombstones, task_change_horizon"
                 f" TO {role}"
             )
         )
-        await connection.execute(text(f"GRANT ALL ON SEQUENCE task_change_seq TO {role}"))
+        await connection.execute(
+            text(f"GRANT ALL ON SEQUENCE task_change_seq, tasks_id_seq TO {role}")
+        )
         before = await connection.scalar(text("SELECT starts_after FROM task_change_horizon"))
     try:
         url = make_url(database_url).update_query_dict({"options": f"-c role={role}"})

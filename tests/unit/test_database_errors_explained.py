@@ -38,6 +38,6 @@ def test_any_refusal_is_its_message_alone() -> None:
 def test_a_lock_wait_given_up_says_to_run_it_again() -> None:
     error = _refused(asyncpg.LockNotAvailableError, "canceling statement due to lock timeout", "")
     assert explain(error, OPTIONS) == (
-        "canceling statement due to lock timeout: a long transaction held a table this needs;"
-        " run it again"
+        "canceling statement due to lock timeout: a long transaction held a table this needs"
+        " (see pg_stat_activity); run it again"
     )
