@@ -14,9 +14,11 @@ from typing import Final
 from fastapi import FastAPI
 
 from adapters.http.app import build_app
+from adapters.http.server import SERVER_STOPPING
 from application.errors import StorageUnavailable
 from application.ports import Clock
 from bootstrap.container import Container
+from bootstrap.metrics import keep_worker_metrics
 from bootstrap.settings import Settings, load_settings
 
 log = logging.getLogger("taskapi")
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     container.cursors()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Callable[[], None]]]:
         await container.init_resources()  # type: ignore[misc]  # awaitable: the pool is async
         # Everything built so far (modules, routes, schemas: ~100k objects) lives as long as the
         # process. Moving it out of the collector's reach keeps full collections short, which
@@ -91,11 +93,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         )
         signals = asyncio.create_task(container.change_source().run())
         leases = asyncio.create_task(container.event_streams().keep_forever())
+        metrics = asyncio.create_task(keep_worker_metrics(container.metrics()))
         try:
-            yield
+            yield {SERVER_STOPPING: container.change_hub().close}
         finally:
             container.change_hub().close()
-            for task in (purger, signals, leases):
+            for task in (purger, signals, leases, metrics):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -104,7 +107,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     return build_app(
         container,
         cors_origins=settings.cors_origins,
-        registry=container.metrics_registry(),
+        registry=container.metrics().served,
+        metrics_registry=container.metrics().recorded,
         metrics_token=(
             None if settings.metrics_token is None else settings.metrics_token.get_secret_value()
         ),

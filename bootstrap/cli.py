@@ -12,6 +12,7 @@ import shlex
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,33 +20,54 @@ from types import FrameType
 from typing import NoReturn, TypeVar
 
 import uvicorn
+from fastapi import FastAPI
 from jose import jwt
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from adapters.http.server import BoundedHttpToolsProtocol
 from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
 from adapters.postgres.errors import explain
 from bootstrap.app import create_app
 from bootstrap.logging import configure_logging
+from bootstrap.metrics import MULTIPROCESS_DIR_VARIABLE
 from bootstrap.settings import ConfigError, Settings, load_settings
 from domain.text import is_valid_user_id
 
 DEV_DATA_DIR = Path(".data")
 DEV_USER = "dev-user"
 GRACEFUL_SHUTDOWN_SECONDS = 10
+MAX_WORKERS = 64
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    """Serve with one process: scale with replicas, each with whole metrics and limits.
-
-    A supervisor (the container runtime, systemd) restarts a replica that dies.
-    """
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve with ``workers`` processes; uvicorn's supervisor restarts a worker that dies."""
     configure_logging(settings.log_level)
     # Fail here, in one line, before uvicorn starts.
     settings.database()
     settings.token_verification()
-    app = create_app(settings)
-    config = uvicorn.Config(
+    if workers == 1:
+        uvicorn.Server(_uvicorn_config(create_app(settings), settings, host, port)).run()
+        return
+    # Each worker builds its app from the environment, as this process read it; their metrics
+    # meet in a directory of their own, so that any worker's /metrics answers for all of them.
+    with tempfile.TemporaryDirectory(prefix="taskapi-metrics-") as metrics:
+        os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics
+        os.environ["LOG_LEVEL"] = settings.log_level
+        config = _uvicorn_config(WORKER_APP, settings, host, port, workers)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise CommandFailed("a worker could not start (its log says why)")
+
+
+def _uvicorn_config(
+    app: FastAPI | str, settings: Settings, host: str, port: int, workers: int = 1
+) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
+        factory=isinstance(app, str),
+        workers=workers,
         host=host,
         port=port,
         loop="uvloop",
@@ -61,23 +83,16 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    _Server(config, before_shutdown=app.state.container.change_hub().close).run()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, which ends the event streams first when it shuts down.
+WORKER_APP = "bootstrap.cli:worker_app"
 
-    A stream never finishes by itself, so uvicorn's graceful wait would otherwise hold it open
-    until the timeout and then cut it.
-    """
 
-    def __init__(self, config: uvicorn.Config, *, before_shutdown: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._before_shutdown = before_shutdown
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self._before_shutdown()
-        await super().shutdown(sockets)
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``serve --workers N`` (uvicorn calls it there)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 class CommandFailed(Exception):
@@ -295,6 +310,13 @@ def _dev_serve(host: str, port: int) -> None:
     _serve(settings, host, port)
 
 
+def _worker_count(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -314,9 +336,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         help="overrides LOG_LEVEL",
     )
-    # Taken for tools that pass uvicorn's flags; more than one is refused: run one process per
-    # container and scale with replicas (docs/operations.md).
-    serve.add_argument("--workers", type=int, choices=[1], default=1, help="only 1")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help=f"processes serving the port (1-{MAX_WORKERS}; default: 1)",
+    )
     migrate = commands.add_parser("migrate", help="apply the migrations to DATABASE_URL")
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     migrate.add_argument(
@@ -374,7 +399,7 @@ def _run_configured(args: argparse.Namespace) -> None:
     if args.command == "serve" and args.log_level:
         settings = settings.model_copy(update={"log_level": args.log_level})
     if args.command == "serve":
-        _serve(settings, args.host, args.port)
+        _serve(settings, args.host, args.port, args.workers)
     elif args.command == "migrate" and args.status:
         _migration_status(settings)
     elif args.command == "migrate":

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
-from prometheus_client import CollectorRegistry
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec, SyncTokenCodec
@@ -20,7 +19,6 @@ from adapters.jwt.rules import JwtRules
 from adapters.postgres.database import Database, PoolOptions
 from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
-from adapters.postgres.metrics import PoolCollector
 from adapters.postgres.notifications import ChangeListener, ChangePoller
 from adapters.postgres.repository import (
     SqlIdempotencyKeyJanitor,
@@ -43,6 +41,7 @@ from application.tasks import (
     RecentTasks,
     UpdateTask,
 )
+from bootstrap.metrics import process_metrics
 from bootstrap.settings import ConfigError, Settings
 
 
@@ -157,12 +156,6 @@ def _change_source(
     return ChangePoller(database, hub) if listening is None else ChangeListener(listening, hub)
 
 
-def _registry(database: Database) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(PoolCollector(database))
-    return registry
-
-
 async def _run_database(database: Database) -> AsyncIterator[Database]:
     """The pool's life: opened when the app starts, closed when it stops."""
     await database.start()
@@ -193,7 +186,7 @@ class Container(containers.DeclarativeContainer):
     repository = providers.Singleton(SqlTaskRepository, database=database)
     idempotency_janitor = providers.Singleton(SqlIdempotencyKeyJanitor, database=database)
     tombstone_janitor = providers.Singleton(SqlTombstoneJanitor, database=database)
-    metrics_registry = providers.Singleton(_registry, database)
+    metrics = providers.Singleton(process_metrics, database)
     readiness = providers.Singleton(
         RecentReadiness, inner=providers.Singleton(DatabaseHealth, database=database), clock=clock
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 TASKAPI = Path(sys.executable).with_name("taskapi")
-_OURS = ("DATABASE_", "JWT_", "CORS_", "LOG_LEVEL")
+_OURS = ("DATABASE_", "JWT_", "CORS_", "LOG_LEVEL", "PROMETHEUS_")
 
 
 def clean_env(**variables: str) -> dict[str, str]:

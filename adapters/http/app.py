@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from typing import Annotated, Final
 
 from fastapi import Depends, FastAPI, Request
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
+from starlette.types import Lifespan
 from swagger_ui_bundle import swagger_ui_path
 
 from adapters.http.context import stamp_log_records_with_request_id
@@ -89,7 +89,8 @@ def build_app(
     *,
     cors_origins: Sequence[str] = (),
     registry: CollectorRegistry | None = None,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    lifespan: Lifespan[FastAPI] | None = None,
     metrics_token: str | None = None,
     docs_enabled: bool = True,
 ) -> FastAPI:
@@ -98,7 +99,8 @@ def build_app(
     ``container`` provides the use cases, the cursor codec and the readiness probe by name
     (``adapters.http.dependencies.provided``); tests override its providers with fakes. With a
     ``metrics_token``, ``/metrics`` wants it as a bearer token; without ``docs_enabled`` there is
-    no ``/docs`` and no ``/openapi.json``.
+    no ``/docs`` and no ``/openapi.json``. ``/metrics`` serves ``registry``; the HTTP metrics are
+    recorded in ``metrics_registry`` when another collector serves them (several workers).
     """
     app = FastAPI(
         title="Task API",
@@ -122,7 +124,7 @@ def build_app(
     stamp_log_records_with_request_id()
     app.state.container = container
     registry = registry or CollectorRegistry()
-    metrics = app.state.metrics = HttpMetrics(registry)
+    metrics = app.state.metrics = HttpMetrics(metrics_registry or registry)
     app.include_router(router)
     app.include_router(tags_router)
     app.include_router(events_router)

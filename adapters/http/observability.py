@@ -34,7 +34,10 @@ class HttpMetrics:
             registry=registry,
         )
         self.in_flight = Gauge(
-            "taskapi_http_requests_in_flight", "Requests being served now", registry=registry
+            "taskapi_http_requests_in_flight",
+            "Requests being served now",
+            registry=registry,
+            multiprocess_mode="livesum",  # with several workers: theirs added up
         )
         self.limited = Counter(
             "taskapi_http_requests_limited",

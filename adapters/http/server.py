@@ -28,6 +28,9 @@ BODY_STALL_SECONDS: Final = 10.0
 _SWEEP_SECONDS: Final = 1.0
 _LINGER_SECONDS: Final = 1.0
 
+SERVER_STOPPING: Final = "taskapi.server_stopping"
+"""Lifespan state: what to call when the server begins to stop, before it waits for requests."""
+
 _watched: weakref.WeakSet[BoundedHttpToolsProtocol] = weakref.WeakSet()
 _sweeping: set[asyncio.AbstractEventLoop] = set()
 
@@ -151,6 +154,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+
+    def shutdown(self) -> None:
+        # uvicorn tells each connection, not the application, that it is stopping; a response
+        # that never ends by itself (an event stream) must hear it before the graceful wait.
+        stopping = self.app_state.get(SERVER_STOPPING)
+        if stopping is not None:
+            stopping()
+        super().shutdown()
 
     def overdue(self, now: float) -> bool:
         """Whether the client is late with its headers, or silent while its body is due."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.process import taskapi, taskapi_serve
+from tests.process import taskapi_serve
 from tests.tokens import SECRET, bearer
 
 
@@ -65,20 +65,6 @@ def test_the_served_api_refuses_a_streamed_oversized_body(server: str) -> None:
             headers={**bearer(), "Content-Type": "application/json"},
         )
         assert response.status_code == 413
-
-
-def test_serve_refuses_more_than_one_worker(tmp_path: Path) -> None:
-    # One process per replica (docs/operations.md): its metrics and limits are whole.
-    result = taskapi(
-        "serve",
-        "--workers",
-        "2",
-        cwd=tmp_path,
-        JWT_SECRET=SECRET,
-        DATABASE_URL="postgresql://u@127.0.0.1:1/db",
-    )
-    assert result.returncode == 2
-    assert "argument --workers: invalid choice: 2 (choose from 1)" in result.stderr
 
 
 def test_every_request_is_one_json_access_line(server_and_log: tuple[str, Path]) -> None:
