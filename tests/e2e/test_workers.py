@@ -7,8 +7,10 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -49,13 +51,11 @@ async def _fresh_get(base: str, path: str) -> httpx.Response:
         return await http.get(path)
 
 
-def _metrics_dirs(tmp: Path) -> list[Path]:
-    return sorted(tmp.glob("taskapi-metrics-*"))
-
-
-async def test_two_workers_serve_one_port_and_count_as_one(
-    database_url: str, tmp_path: Path, rows: Rows, clean_tasks: None
-) -> None:
+@contextmanager
+def _two_workers(
+    tmp_path: Path, database_url: str, pool_size: int = 20
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``serve --workers 2`` with its temporary files (the workers' metrics) in ``tmp_path/tmp``."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     with taskapi_serve(
@@ -64,11 +64,23 @@ async def test_two_workers_serve_one_port_and_count_as_one(
         DATABASE_URL=database_url,
         JWT_SECRET=SECRET,
         LOG_LEVEL="INFO",
-        DATABASE_POOL_SIZE="7",
-        TMPDIR=str(tmp),  # where the workers' metrics meet
+        TMPDIR=str(tmp),
+        DATABASE_POOL_SIZE=str(pool_size),
     ) as (base, process):
+        _until(lambda: len(_workers(tmp_path / "server.log")) == 2, 10, "two workers")
+        yield base, process
+
+
+def _metrics_dirs(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("taskapi-metrics-*"))
+
+
+async def test_two_workers_serve_one_port_and_count_as_one(
+    database_url: str, tmp_path: Path, rows: Rows, clean_tasks: None
+) -> None:
+    tmp = tmp_path / "tmp"
+    with _two_workers(tmp_path, database_url, pool_size=7) as (base, process):
         log = tmp_path / "server.log"
-        _until(lambda: len(_workers(log)) == 2, 10, "two workers")
         # Each request on a connection of its own, so that either worker may take it.
         for n in range(20):
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
@@ -114,17 +126,8 @@ def test_a_worker_that_dies_is_replaced_and_its_live_figures_dropped(
     database_url: str, tmp_path: Path
 ) -> None:
     tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    with taskapi_serve(
-        tmp_path,
-        args=("--workers", "2"),
-        DATABASE_URL=database_url,
-        JWT_SECRET=SECRET,
-        LOG_LEVEL="INFO",
-        TMPDIR=str(tmp),
-    ) as (base, process):
+    with _two_workers(tmp_path, database_url) as (base, process):
         log = tmp_path / "server.log"
-        _until(lambda: len(_workers(log)) == 2, 10, "two workers")
         [directory] = _metrics_dirs(tmp)
         victim = _workers(log)[0]
         _until((directory / f"gauge_livesum_{victim}.db").exists, 5, "its live gauges")
