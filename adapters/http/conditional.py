@@ -10,11 +10,13 @@ _ENTITY_TAG: Final = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
 
 
 def _is_version(value: str) -> bool:
-    # ASCII digits only (isdigit takes Arabic-Indic ones too), short enough to convert, in range.
+    # The tag exactly as entity_tag writes it: ASCII digits (isdigit takes Arabic-Indic ones too),
+    # no leading zero ("07" is another tag than "7"), short enough to convert, in range.
     return (
         len(value) <= len(str(_MAX_VERSION))
         and value.isascii()
         and value.isdigit()
+        and not value.startswith("0")
         and int(value) <= _MAX_VERSION
     )
 

@@ -44,7 +44,16 @@ async def test_put_with_a_current_if_match_applies(
 
 @pytest.mark.parametrize(
     "if_match",
-    ['"2"', 'W/"1"', "1", '"abc"', '""', '"9999999999999999999"', '"' + "9" * 5000 + '"'],
+    [
+        '"2"',
+        'W/"1"',
+        "1",
+        '"01"',  # another tag than "1": tags compare as strings
+        '"abc"',
+        '""',
+        '"9999999999999999999"',
+        '"' + "9" * 5000 + '"',
+    ],
 )
 async def test_put_with_a_stale_if_match_is_412_and_changes_nothing(
     client: httpx.AsyncClient, rows: Rows, if_match: str

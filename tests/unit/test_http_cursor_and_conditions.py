@@ -110,6 +110,9 @@ def test_arbitrary_text_is_never_a_cursor(text: str) -> None:
         ('"9999999999999999999"', frozenset()),  # 19 digits, past a bigint
         ('"9223372036854775807"', frozenset({2**63 - 1})),
         ('"\u0661"', frozenset()),  # a digit, but not an ASCII one
+        ('"07"', frozenset()),  # not the tag of version 7: tags compare as strings
+        ('"07", "8"', frozenset({8})),
+        ('"0"', frozenset()),
         ('"' + "9" * 5000 + '"', frozenset()),  # longer than int() converts
         ("", frozenset()),
     ],
@@ -129,6 +132,7 @@ def test_if_match_is_a_strong_comparison(
         ('W/"3"', True),
         ('"4", "3"', True),
         ('"4"', False),
+        ('"03"', False),
     ],
 )
 def test_if_none_match_is_a_weak_comparison(header: str | None, hit: bool) -> None:
