@@ -15,7 +15,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
 
 from adapters.http.rate_limits import RateLimits
-from adapters.http.schemas import USER_ID_SCHEMA
+from adapters.http.schemas import USER_ID_SCHEMA, url_integer
 from application.auth import Authenticate, authorise_owner
 from application.errors import AuthenticationFailed
 from application.ports import Principal
@@ -100,13 +100,6 @@ async def owner(
 Owner = Annotated[UserId, Depends(owner)]
 
 
-def _task_id_digits(value: object) -> object:
-    # Only plain ASCII digits name a task: pydantic alone would take "+1", " 1" and "1_0".
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-        raise ValueError("must be a positive integer")
-    return value
-
-
 TaskId = Annotated[
     int,
     Path(
@@ -116,6 +109,6 @@ TaskId = Annotated[
         json_schema_extra={"format": "int64"},
         examples=[17],
     ),
-    BeforeValidator(_task_id_digits),
+    BeforeValidator(url_integer),
 ]
 """A task id in the path. Invalid ones are answered 404 (see ``problems``), after any 400."""

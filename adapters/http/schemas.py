@@ -279,6 +279,21 @@ class TaskUpdate(BaseModel):
         return self._changes
 
 
+def url_integer(value: object) -> object:
+    """An integer in a URL is written in ASCII digits (a path's or query's ``BeforeValidator``).
+
+    Pydantic alone would also take "+5", " 5", "1_0" and "5.0". A minus sign is let through, so
+    that "-1" reads "must be at least 1".
+    """
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]+", value):
+        raise ValueError("must be an integer")
+    return value
+
+
+UrlInteger = Annotated[int, BeforeValidator(url_integer)]
+"""An ``int`` of a query model (a path parameter puts the validator after its ``Path``)."""
+
+
 def _query_bool(value: object) -> object:
     # Only the two words the contract names; pydantic alone would also take 1, yes, on, ...
     if value in ("true", "false"):
@@ -325,7 +340,7 @@ class TaskQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(
+    limit: UrlInteger = Field(
         default=DEFAULT_PAGE_SIZE,
         ge=1,
         le=MAX_PAGE_SIZE,
@@ -374,7 +389,7 @@ class ChangesQuery(BaseModel):
         max_length=MAX_CURSOR_LENGTH,
         description="The `next` of an earlier page; without it, every current task comes",
     )
-    limit: int = Field(
+    limit: UrlInteger = Field(
         default=DEFAULT_CHANGES_PAGE,
         ge=1,
         le=MAX_CHANGES_PAGE,

@@ -249,6 +249,7 @@ async def test_after_a_restore_to_an_earlier_point_expired_tokens_are_410_not_a_
         {"limit": "0"},
         {"limit": "1001"},
         {"limit": "many"},
+        {"limit": "+5"},
     ],
 )
 async def test_bad_parameters_are_400_naming_them(

@@ -14,7 +14,9 @@ from tests.tokens import bearer
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/api/alice/tasks?cursor=abc", {}, "cursor is not valid"),
     ("GET", "/api/alice/tasks?limit=abc", {}, "limit must be an integer"),
+    ("GET", "/api/alice/tasks?limit=1_0", {}, "limit must be an integer"),
     ("GET", "/api/alice/tasks?limit=0", {}, "limit must be at least 1"),
+    ("GET", "/api/alice/tasks?limit=-1", {}, "limit must be at least 1"),
     (
         "GET",
         f"/api/alice/tasks?limit={MAX_PAGE_SIZE + 1}",

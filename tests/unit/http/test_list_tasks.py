@@ -105,7 +105,10 @@ async def test_list_limit_caps_the_number_of_tasks(
     assert response.json() == created[:expected]
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "1001", "1000000", "abc", "", "1.5", "1e3", "ten"])
+@pytest.mark.parametrize(
+    "limit",
+    ["0", "-1", "1001", "1000000", "abc", "", "1.5", "1e3", "ten", "5.0", "+5", " 5", "5 ", "1_0"],
+)
 async def test_list_invalid_limit_is_400(client: httpx.AsyncClient, limit: str) -> None:
     await create(client, "alice")
 
