@@ -82,11 +82,13 @@ def clean_description(raw: str | None) -> str | None:
 
 
 def clean_tag(raw: str, *, field: str = "tags") -> str:
-    """The one tag rule: trimmed and lower-cased, 1-50 characters, showing something, no controls.
+    """The one tag rule: trimmed, lower-cased, composed, 1-50 characters, visible, no controls.
 
-    ``field`` names the input in the error (``tags`` in a body, ``tag`` in a listing's filter).
+    Composed (Unicode NFC): "é" typed as one character or as "e" and a combining accent looks
+    the same, so it is the same tag. ``field`` names the input in the error (``tags`` in a body,
+    ``tag`` in a listing's filter).
     """
-    tag = raw.strip().lower()
+    tag = unicodedata.normalize("NFC", raw.strip().lower())
     if not tag:
         raise InvalidTask(field, "must not hold an empty tag")
     if len(tag) > TAG_MAX_LENGTH:

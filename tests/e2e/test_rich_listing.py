@@ -267,6 +267,22 @@ async def test_the_tags_endpoint_counts_the_callers_tasks_per_tag(
     assert refused.status_code == 403
 
 
+async def test_a_tag_typed_with_a_combining_accent_is_the_composed_tag(
+    client: httpx.AsyncClient,
+) -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    first = await _add(client, "alice", ("one", None, None, "none", [decomposed]))
+    second = await _add(
+        client, "alice", ("two", None, None, "none", [composed.upper(), decomposed])
+    )
+    assert first["tags"] == second["tags"] == [composed]
+    for spelled in (composed, decomposed):
+        found, total = await _listed(client, f"tag={quote(spelled)}")
+        assert (found, total) == ([first["id"], second["id"]], 2)
+    tags = await client.get("/api/alice/tags", headers=bearer())
+    assert tags.json() == [{"tag": composed, "count": 2}]
+
+
 async def test_the_first_and_last_instants_are_due_dates_like_any_other(
     client: httpx.AsyncClient,
 ) -> None:

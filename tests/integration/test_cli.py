@@ -142,6 +142,7 @@ async def test_migrate_status_shows_current_and_pending_revisions(
             "0009",
             "0010",
             "0011",
+            "0012",
         ]
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout

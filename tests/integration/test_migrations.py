@@ -355,3 +355,51 @@ async def test_the_rich_tasks_migration_stops_before_any_change_for_a_role_rls_b
         assert (version, invalid, broken) == ("0007", 0, 0)
     finally:
         await engine.dispose()
+
+
+async def test_tags_stored_decomposed_are_composed_as_a_change_of_their_task(
+    fresh_database: str,
+) -> None:
+    options = DatabaseOptions.from_url(fresh_database)
+    await asyncio.to_thread(upgrade, options, "0011")
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    engine = create_unpooled_engine(options)
+    insert = text(
+        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at, version, tags)"
+        " VALUES ('alice', :title, false, :at, :at, 4, :tags)"
+    )
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        async with engine.begin() as connection:
+            for title, tags in [
+                ("decomposed", ["zoo", decomposed, composed]),
+                ("composed", [composed, "zoo"]),
+                ("untagged", []),
+            ]:
+                await connection.execute(insert, {"title": title, "tags": tags, "at": long_ago})
+            query = text("SELECT title, change_seq FROM tasks")
+            before: dict[str, int] = dict((await connection.execute(query)).all())
+        await asyncio.to_thread(upgrade, options)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT title, tags, version, updated_at, change_seq FROM tasks")
+            )
+            after = {row.title: row for row in rows}
+        changed = after["decomposed"]
+        # Collapsed with its composed twin, in code point order; a change devices sync.
+        assert (changed.tags, changed.version) == ([composed, "zoo"], 5)
+        assert changed.updated_at > long_ago
+        assert changed.change_seq > before["decomposed"]
+        for title in ("composed", "untagged"):  # already composed: not written
+            kept = after[title]
+            assert (kept.version, kept.updated_at, kept.change_seq) == (
+                4,
+                long_ago,
+                before[title],
+            )
+        assert after["composed"].tags == [composed, "zoo"]
+        await asyncio.to_thread(downgrade, options, "0011")
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM tasks")) == 3
+    finally:
+        await engine.dispose()

@@ -150,6 +150,12 @@ def test_tags_are_a_normalised_sorted_set() -> None:
     assert draft.tags == ("home", "work", "ä")
 
 
+def test_a_tag_spelled_with_a_combining_accent_is_the_same_tag() -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    draft = NewTask.create(owner=UserId("alice"), title="t", tags=[decomposed, composed.upper()])
+    assert draft.tags == (composed,)
+
+
 @pytest.mark.parametrize(
     "tags",
     [
