@@ -74,8 +74,8 @@ _OPENING: Final[tuple[type[BaseException], ...]] = (*UNAVAILABLE, asyncpg.Postgr
 async def _roll_back(conn: PoolConnectionProxy[Any]) -> None:
     """End the connection's transaction, or terminate the connection when it cannot answer.
 
-    After a cancellation (a deadline around the call) asyncpg refuses a new command while it
-    cancels the old one: the connection is then terminated rather than handed on mid-cancel.
+    After a statement's timeout or a cancelled call, asyncpg first waits for PostgreSQL to answer
+    its cancel request; a connection that cannot answer is terminated, never handed on.
     """
     try:
         await conn.execute("ROLLBACK")
@@ -167,10 +167,18 @@ class Database:
             try:
                 yield conn
             except UNAVAILABLE as error:
-                # Never hand this connection to another request: the pool opens a fresh one.
-                # (A connection lost outright is already back in the pool, closed.)
-                with contextlib.suppress(asyncpg.InterfaceError):
-                    conn.terminate()
+                if isinstance(error, TimeoutError):
+                    # The statement ran out of time and asyncpg asked PostgreSQL to cancel it:
+                    # releasing waits for the answer, so a write answered 503 cannot commit
+                    # afterwards (terminating at once would drop the cancel request with the
+                    # connection, and the statement would run on). A failed cancel terminates it.
+                    with contextlib.suppress(Exception):
+                        await pool.release(conn)
+                else:
+                    # Never hand this connection to another request: the pool opens a fresh
+                    # one. (A connection lost outright is already back in the pool, closed.)
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
                 raise StorageUnavailable(type(error).__name__) from error
             finally:
                 await pool.release(conn)
@@ -209,8 +217,10 @@ class Database:
                     yield conn
                 except _REFUSED as error:
                     raise StorageUnavailable(f"the database refused: {error}") from error
-            except UNAVAILABLE:
-                raise  # the connection is terminated below: no round trip to a lost server
+            except UNAVAILABLE as error:
+                if isinstance(error, TimeoutError):
+                    await _roll_back(conn)  # once the statement's cancellation is answered
+                raise  # otherwise terminated below: no round trip to a lost server
             except BaseException:
                 await _roll_back(conn)
                 raise
