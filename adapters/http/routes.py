@@ -82,7 +82,10 @@ _ONE_TASK: Final = {"headers": {"ETag": HEADERS["ETag"]}}
 
 
 def _tasks_path(owner: str) -> str:
-    return f"/api/{quote(owner, safe='')}/tasks"
+    segment = quote(owner, safe="")
+    if segment in (".", ".."):  # dot segments, which clients remove: "/api/../tasks" is "/tasks"
+        segment = segment.replace(".", "%2E")
+    return f"/api/{segment}/tasks"
 
 
 def _task_response(

@@ -6,6 +6,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests.e2e.helpers import assert_problem, assert_task_response, assert_validation_problem
 from tests.fakes import FakeClock
@@ -156,6 +157,20 @@ async def test_create_for_a_user_id_that_needs_escaping(client: httpx.AsyncClien
     fetched = await client.get(response.headers["location"], headers=bearer(user))
     assert fetched.status_code == 200
     assert fetched.json() == task
+
+
+@pytest.mark.parametrize("user", [".", ".."])
+async def test_links_name_a_dot_user_in_a_segment_clients_keep(
+    client: httpx.AsyncClient, user: str
+) -> None:
+    tasks = "/api/" + "%2E" * len(user) + "/tasks"
+    response = await client.post(tasks, json={"title": "one"}, headers=bearer(user))
+
+    task = assert_task_response(response, 201, user=user)
+    assert response.headers["location"] == f"{tasks}/{task['id']}"
+    await client.post(tasks, json={"title": "two"}, headers=bearer(user))
+    page = await client.get(f"{tasks}?limit=1", headers=bearer(user))
+    assert page.headers["link"].startswith(f"<{tasks}?")
 
 
 async def test_create_path_user_must_match_exactly(
