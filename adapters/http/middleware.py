@@ -96,11 +96,15 @@ class RequestEdgeMiddleware:
             )
 
 
+def _too_large_detail(max_bytes: int) -> str:
+    return f"The body may hold at most {max_bytes} bytes."
+
+
 class _BodyTooLarge(HTTPException):
     # An HTTPException, so that FastAPI's body reader passes it on (it turns other errors into
     # 400s) to the one error mapping, which answers 413 inside the CORS layer.
-    def __init__(self) -> None:
-        super().__init__(413)
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, detail=_too_large_detail(max_bytes))
 
 
 def _client_left(error: BaseException) -> bool:
@@ -181,7 +185,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -191,7 +195,5 @@ class BodySizeLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, ProblemCode.PAYLOAD_TOO_LARGE, f"The body may hold at most {self.max_bytes} bytes."
-        )
+        response = problem(413, ProblemCode.PAYLOAD_TOO_LARGE, _too_large_detail(self.max_bytes))
         await response(scope, receive, send)

@@ -353,6 +353,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
     detail = {404: "No such resource.", 405: "Method not allowed for this resource."}.get(
         status, HTTPStatus(status).description
     )
+    if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        detail = error.detail  # the body limit's own sentence (adapters.http.middleware)
     headers = error.headers
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
         headers = {**(headers or {}), "Allow": _allowed_methods(request)}

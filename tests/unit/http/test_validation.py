@@ -402,7 +402,8 @@ async def test_create_body_over_64_kib_is_413(
 ) -> None:
     response = await client.post("/api/alice/tasks", content=_padded(size), headers=JSON_HEADERS)
 
-    assert_problem(response, 413)
+    body = assert_problem(response, 413)
+    assert body["detail"] == f"The body may hold at most {LIMIT} bytes."
     assert await rows.count() == 0
 
 
@@ -431,7 +432,8 @@ async def test_streamed_body_over_64_kib_without_length_is_413(
     response = await client.post("/api/alice/tasks", content=chunks(), headers=JSON_HEADERS)
 
     assert "content-length" not in response.request.headers
-    assert_problem(response, 413)
+    body = assert_problem(response, 413)
+    assert body["detail"] == f"The body may hold at most {LIMIT} bytes."  # as with a length
     assert await rows.count() == 0
 
 
