@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 import orjson
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
@@ -74,6 +75,9 @@ IdempotencyKey = Annotated[
         description="1-255 printable ASCII characters; a retry with the same key and body returns "
         "the first response and creates nothing (24 hours, per user)",
     ),
+    # Whitespace around a field value is not part of it (RFC 9110, 5.5): a proxy may trim it,
+    # and the retry must still name the same key.
+    BeforeValidator(lambda value: value.strip(" \t") if isinstance(value, str) else value),
 ]
 Cursors = Annotated[CursorCodec, Depends(provided("cursors", CursorCodec))]
 SyncTokens = Annotated[SyncTokenCodec, Depends(provided("sync_tokens", SyncTokenCodec))]

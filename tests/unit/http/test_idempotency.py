@@ -59,7 +59,17 @@ async def test_the_same_key_with_another_body_is_409(
     assert await rows.count("alice") == 1
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "clé", "tab\there"])
+async def test_whitespace_around_a_key_is_not_part_of_it(
+    client: httpx.AsyncClient, rows: StoredTasks
+) -> None:
+    first = await client.post("/api/alice/tasks", json={"title": "a"}, headers=keyed("k-4 "))
+    retry = await client.post("/api/alice/tasks", json={"title": "a"}, headers=keyed(" k-4"))
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.content == first.content
+    assert await rows.count("alice") == 1
+
+
+@pytest.mark.parametrize("key", ["", " ", "x" * 256, "clé", "tab\there"])
 async def test_an_invalid_key_is_400(
     client: httpx.AsyncClient, repository: FakeTaskRepository, rows: StoredTasks, key: str
 ) -> None:
