@@ -432,12 +432,16 @@ def change_json(change: Change) -> bytes:
     return orjson.dumps(change_document(change), option=orjson.OPT_UTC_Z)
 
 
+# What a page of changes holds around them, with the longest "next" a token may have.
+_CHANGES_ENVELOPE: Final = len(b'{"changes":[],"next":"","has_more":false}') + MAX_CURSOR_LENGTH
+
+
 def changes_json(
     changes: Sequence[Change], max_bytes: int = MAX_PAGE_BYTES
 ) -> tuple[list[bytes], int]:
     """Each change as JSON, stopping before the page would pass ``max_bytes`` (at least one)."""
     parts: list[bytes] = []
-    size = 64  # the envelope
+    size = _CHANGES_ENVELOPE
     for change in changes:
         part = change_json(change)
         size += len(part) + 1

@@ -9,7 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from adapters.http.schemas import MAX_PAGE_BYTES
+from adapters.http.schemas import MAX_PAGE_BYTES, change_json
+from application.sync import Upsert
 from domain.task import Priority
 from tests.fakes import FakeClock, FakeTaskRepository
 from tests.tokens import bearer
@@ -86,3 +87,31 @@ async def test_a_page_of_changes_stops_at_the_cap_and_next_continues(
             break
     assert pages == 2  # the first page stopped early, and said that more follows
     assert seen == list(range(1, 1001))
+
+
+@pytest.mark.parametrize("short_of_the_cap", [0, 40, 80, 120, 160, 200])
+async def test_a_page_of_changes_that_nearly_fills_the_cap_stays_under_it_with_its_envelope(
+    client: httpx.AsyncClient, repository: FakeTaskRepository, short_of_the_cap: int
+) -> None:
+    # The changes alone come to just under 4 MiB: with "next" (its token) and "has_more" around
+    # them the page would pass it, so the last change waits for the next page.
+    created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    first = repository.tasks[created.json()["id"]]
+
+    def store(number: int, description: str) -> int:
+        task = replace(first, id=number, description=description)
+        repository.tasks[number] = task
+        repository.places[number] = number
+        return len(change_json(Upsert(task, number))) + 1  # and its comma
+
+    filled = sum(store(number, "d" * 5000) for number in range(1, 781))
+    last = MAX_PAGE_BYTES - short_of_the_cap - filled
+    store(781, "d" * (5000 - store(781, "d" * 5000) + last))
+    response = await client.get(
+        "/api/alice/tasks/changes", params={"limit": 1000}, headers=bearer()
+    )
+    assert response.status_code == 200
+    assert len(response.content) <= MAX_PAGE_BYTES
+    body = json.loads(response.content)
+    assert len(body["changes"]) == 780
+    assert body["has_more"] is True
