@@ -4,7 +4,9 @@ httptools sets no limit on the size or number of request headers and no deadline
 them (API.md, "Limits"), and uvicorn only times out idle keep-alive connections. The limits are
 enforced here, where requests are parsed, before any of it reaches the application: the request
 line and headers together at most 16 KiB in at most 100 fields (431 and the connection closes), 10
-seconds to finish the headers and at most 10 seconds of silence while a body is due.
+seconds to finish the headers and at most 10 seconds of silence while a body is due. A client that
+reads nothing of a response for 30 seconds is dropped too: uvicorn would wait for it forever, and
+the response (an event stream's place among the user's five, say) with it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ MAX_HEAD_BYTES: Final = 16 * 1024
 MAX_HEADER_FIELDS: Final = 100
 HEAD_TIMEOUT_SECONDS: Final = 10.0
 BODY_STALL_SECONDS: Final = 10.0
+READ_STALL_SECONDS: Final = 30.0
 _SWEEP_SECONDS: Final = 1.0
 _LINGER_SECONDS: Final = 1.0
 
@@ -66,6 +69,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_header_fields = MAX_HEADER_FIELDS
     head_timeout = HEAD_TIMEOUT_SECONDS
     body_stall = BODY_STALL_SECONDS
+    read_stall = READ_STALL_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature
         super().connection_made(transport)
@@ -75,6 +79,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
         self._head_since: float | None = self.loop.time()
         self._body_since: float | None = None
+        self._unread_since: float | None = None  # the client stopped taking in the response
         _watched.add(self)
         if self.loop not in _sweeping:
             _sweeping.add(self.loop)
@@ -155,6 +160,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write_eof()
         self.loop.call_later(_LINGER_SECONDS, self.transport.close)
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._unread_since = self.loop.time()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._unread_since = None
+
     def shutdown(self) -> None:
         # uvicorn tells each connection, not the application, that it is stopping; a response
         # that never ends by itself (an event stream) must hear it before the graceful wait.
@@ -169,15 +182,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         stalled = self._body_since is not None and now - self._body_since > self.body_stall
         return head or stalled
 
+    def not_reading(self, now: float) -> bool:
+        """Whether the client has taken in nothing of the response for ``read_stall`` seconds."""
+        return self._unread_since is not None and now - self._unread_since > self.read_stall
+
 
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request that is over the limits."""
 
 
 def _sweep(loop: asyncio.AbstractEventLoop) -> None:
-    """Close the connections whose client is late with its headers or stalled in its body."""
+    """Close the connections of clients late with their headers or body, or reading nothing."""
     now = loop.time()
     for protocol in list(_watched):
-        if protocol.loop is loop and protocol.overdue(now) and not protocol.transport.is_closing():
+        if protocol.loop is not loop:
+            continue
+        if protocol.not_reading(now):
+            protocol.transport.abort()  # close() would wait to send what the client will not read
+        elif protocol.overdue(now) and not protocol.transport.is_closing():
             protocol.transport.close()
     loop.call_later(_SWEEP_SECONDS, _sweep, loop)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
+import httpx
 import pytest
 import uvicorn
 
@@ -28,12 +31,23 @@ GONE_WITHIN = DEADLINE + 2.5
 class QuickProtocol(BoundedHttpToolsProtocol):
     head_timeout = DEADLINE
     body_stall = DEADLINE
+    read_stall = DEADLINE
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature
+        # A small send buffer, as on a slow network: a page of tasks fills it at once.
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        super().connection_made(transport)
 
 
 @pytest.fixture
-async def port() -> AsyncIterator[int]:
+def repository() -> FakeTaskRepository:
+    return FakeTaskRepository()
+
+
+@pytest.fixture
+async def port(repository: FakeTaskRepository) -> AsyncIterator[int]:
     settings = unit_settings()
-    app = create_app(settings, fake_container(settings, FakeTaskRepository()))
+    app = create_app(settings, fake_container(settings, repository))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, http=QuickProtocol, log_config=None, access_log=False
     )
@@ -210,3 +224,33 @@ async def test_a_keep_alive_client_makes_several_requests(port: int) -> None:
         assert line.startswith(b"HTTP/1.1 200")
         await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), timeout=2)
     writer.close()
+
+
+async def test_a_client_that_reads_nothing_of_a_response_is_dropped(
+    port: int, repository: FakeTaskRepository
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
+    first = repository.tasks[created.json()["id"]]
+    for number in range(2, 1001):  # a page of ~5 MB
+        repository.tasks[number] = replace(first, id=number, description="d" * 5000)
+    client_socket = socket.socket()
+    client_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client_socket.connect(("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=client_socket)
+    writer.write(
+        b"GET /api/alice/tasks?limit=1000 HTTP/1.1\r\nHost: t\r\n"
+        + f"Authorization: {bearer()['Authorization']}\r\n\r\n".encode()
+    )
+    await asyncio.sleep(GONE_WITHIN)  # reading nothing
+    received = await asyncio.wait_for(reader.read(), timeout=GONE_WITHIN)  # then all there is
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    length = int(
+        next(
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        ).split(b":")[1]
+    )
+    assert len(body) < length  # cut off: the connection was dropped mid-response
+    writer.close()
+    await _healthy(port)
