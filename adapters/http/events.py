@@ -119,6 +119,7 @@ async def stream_events(
     """
     page, stream.first = stream.first, None
     assert page is not None  # noqa: S101  # open_stream always reads the first page
+    last_sent = time.monotonic()
     while True:
         for shown, change in enumerate(page.changes, start=1):
             yield ServerSentEvent(
@@ -126,17 +127,23 @@ async def stream_events(
                 event="change",
                 raw_data=change_json(change).decode(),
             )
+            last_sent = time.monotonic()
         position = page.end
-        while not page.has_more:  # wait for a change, sending a comment every HEARTBEAT s
+        while not page.has_more:  # wait for a change; a comment after HEARTBEAT s of silence
             left = None if stream.expires_at is None else stream.expires_at - time.time()
             if left is not None and left <= 0:
                 yield ServerSentEvent(event="token_expired", raw_data='{"code":"token_expired"}')
                 return
+            # Counted from the last line sent, not the last wake: a wake may bring nothing.
+            quiet = HEARTBEAT - (time.monotonic() - last_sent)
+            if quiet <= 0:
+                yield ServerSentEvent(comment="ping")
+                last_sent = time.monotonic()
+                continue
             try:
-                wait = HEARTBEAT if left is None else min(left, HEARTBEAT)
+                wait = quiet if left is None else min(left, quiet)
                 await asyncio.wait_for(stream.place.wake.wait(), timeout=wait)
             except TimeoutError:
-                yield ServerSentEvent(comment="ping")
                 continue
             if hub.closing or stream.place.lost:  # the client reconnects where it stood
                 return
