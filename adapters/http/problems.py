@@ -366,10 +366,12 @@ def _allowed_methods(request: Request) -> str:
     routes: list[APIRoute] = getattr(request.app.state, "api_routes", [])
     return ", ".join(
         sorted(
-            method
-            for route in routes
-            if route.matches(request.scope)[0] is not Match.NONE
-            for method in route.methods or ()
+            {  # once each: ".../tasks/changes" is also the path of ".../tasks/{task_id}"
+                method
+                for route in routes
+                if route.matches(request.scope)[0] is not Match.NONE
+                for method in route.methods or ()
+            }
         )
     )
 

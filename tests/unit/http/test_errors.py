@@ -106,6 +106,7 @@ _TASK = "DELETE, GET, PUT"
         ("PUT", "/api/alice/tasks/1/complete", "PATCH"),
         ("DELETE", "/api/alice/tasks/1/complete", "PATCH"),
         ("POST", "/api/alice/tags", "GET"),
+        ("POST", "/api/alice/tasks/changes", "DELETE, GET, PUT"),
     ],
 )
 async def test_wrong_method_is_problem_405_allowing_every_method_of_the_path(
