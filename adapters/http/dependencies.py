@@ -67,7 +67,10 @@ class BearerAuthentication(HTTPBearer):
 
 def bearer_token(request: Request) -> str | None:
     """The token of the ``Authorization`` header; ``None`` when there is none."""
-    header = request.headers.get("authorization")
+    given = request.headers.getlist("authorization")
+    if len(given) > 1:  # which one counts? A proxy may have read the other
+        raise AuthenticationFailed("more than one authorization header")
+    header = given[0] if given else None
     if header is None or not header.strip():
         return None
     scheme, _, token = header.strip().partition(" ")

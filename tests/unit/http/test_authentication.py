@@ -169,6 +169,22 @@ async def test_malformed_authorization_header_is_401(
     assert await rows.count() == 0
 
 
+@pytest.mark.parametrize("first", ["bob", "alice"])
+async def test_two_authorization_headers_are_401_whichever_comes_first(
+    client: httpx.AsyncClient, rows: StoredTasks, first: str
+) -> None:
+    # A proxy that reads the other one would decide for another user than the service does.
+    second = "alice" if first == "bob" else "bob"
+    headers = [
+        (b"authorization", bearer(first)["Authorization"].encode()),
+        (b"authorization", bearer(second)["Authorization"].encode()),
+    ]
+    response = await client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
+
+    assert_problem(response, 401, "unauthorized")
+    assert await rows.count() == 0
+
+
 @pytest.mark.parametrize("header", ["", "   ", "Bearer", "Bearer   ", "bearer"])
 async def test_an_empty_authorization_header_is_no_token_at_all(
     client: httpx.AsyncClient, header: str
