@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
+from pydantic import SecretStr
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec, SyncTokenCodec
@@ -17,7 +18,7 @@ from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.jwt.rules import JwtRules
 from adapters.postgres.database import Database, PoolOptions
-from adapters.postgres.engine import DatabaseOptions
+from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.notifications import ChangeListener, ChangePoller
 from adapters.postgres.repository import (
@@ -108,6 +109,14 @@ CURSOR_KEY_LABEL = b"taskapi/cursor/v1"
 CURSOR_KEY_FROM_DATABASE_URL_LABEL = b"taskapi/cursor/v1/from-database-url"
 
 
+def _has_password(url: SecretStr) -> bool:
+    try:
+        parsed = DatabaseOptions.from_url(url.get_secret_value()).url
+    except DatabaseUrlError:
+        return False  # the start-up check of the URL says what is wrong with it
+    return bool(parsed.password or parsed.query.get("password"))
+
+
 def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
     """The keys of page cursors and sync tokens: the same in every replica, never a signing key.
 
@@ -127,11 +136,16 @@ def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
     elif settings.jwt_secret is not None:
         current = settings.jwt_secret.get_secret_value()
         previous = [item.get_secret_value() for item in settings.jwt_previous_secrets]
-    elif settings.database_url is not None:
+    elif settings.database_url is not None and _has_password(settings.database_url):
         url = settings.database_url.get_secret_value().encode()
         return (hmac.new(url, CURSOR_KEY_FROM_DATABASE_URL_LABEL, hashlib.sha256).digest(),)
     else:
-        raise ConfigError("CURSOR_SECRET: not set, and no JWT_SECRET or DATABASE_URL to use")
+        # A URL without a password (trust, peer or certificate authentication) is no secret:
+        # anyone who guessed it could read and forge cursors.
+        raise ConfigError(
+            "CURSOR_SECRET: not set, and there is no JWT_SECRET nor a password in DATABASE_URL "
+            "to derive it from: set CURSOR_SECRET (at least 32 bytes, the same in every replica)"
+        )
     keys = (
         hmac.new(item.encode(), CURSOR_KEY_LABEL, hashlib.sha256).digest()
         for item in [current, *previous]

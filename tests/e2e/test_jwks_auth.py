@@ -37,6 +37,7 @@ async def test_better_auth_tokens_create_and_list_and_others_get_401(
     overrides = {
         "jwt_secret": None,
         "jwt_jwks_url": jwks_server.url,
+        "cursor_secret": "c" * 32,  # the test database's URL holds no password to derive it from
         "jwt_issuer": BETTER_AUTH_URL,
         "jwt_audience": BETTER_AUTH_URL,
     }
@@ -68,6 +69,7 @@ async def test_an_unreachable_jwks_is_a_401_not_a_500(
     down = JwksServer(jwks(auth_key))
     url = down.url
     down.stop()  # never started: nothing listens on its port any more
-    async with custom_client(app_factory, jwt_secret=None, jwt_jwks_url=url) as http:
+    only_a_jwks = {"jwt_secret": None, "jwt_jwks_url": url, "cursor_secret": "c" * 32}
+    async with custom_client(app_factory, **only_a_jwks) as http:
         response = await http.get("/api/alice/tasks", headers=_auth(auth_key.token("alice")))
         assert_problem(response, 401, "unauthorized")

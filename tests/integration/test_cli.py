@@ -53,10 +53,12 @@ def test_serve_with_only_a_jwks_starts_and_verifies_its_tokens(
     key = SigningKey.generate("EdDSA")
     jwks_server = JwksServer(jwks(key)).start()
     try:
-        with taskapi_serve(tmp_path, DATABASE_URL=database_url, JWT_JWKS_URL=jwks_server.url) as (
-            base,
-            _,
-        ):
+        with taskapi_serve(
+            tmp_path,
+            DATABASE_URL=database_url,
+            JWT_JWKS_URL=jwks_server.url,
+            CURSOR_SECRET="c" * 32,  # the test database's URL holds no password to derive it from
+        ) as (base, _):
             assert jwks_server.requests == 0
             headers = {"Authorization": f"Bearer {key.token('alice')}"}
             listed = httpx.get(f"{base}/api/alice/tasks", headers=headers, timeout=10)

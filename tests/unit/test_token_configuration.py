@@ -214,6 +214,23 @@ def test_the_cursor_key_prefers_cursor_secret_then_jwt_secret_then_the_database_
     assert len({own, from_jwt, from_url}) == 3
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:5432/tasks",  # trust or peer authentication
+        "postgresql:///tasks?host=/run/postgresql",
+        "postgresql://u:@db.example/tasks",
+    ],
+)
+def test_without_a_secret_a_database_url_without_a_password_is_refused(url: str) -> None:
+    # Such a URL is no secret: a key derived from it would let anyone read and forge cursors.
+    with pytest.raises(ConfigError, match="CURSOR_SECRET"):
+        _cursor_keys(settings(jwt_jwks_url=JWKS_URL, database_url=url))
+    with_password = url + ("&" if "?" in url else "?") + "password=p"
+    key = _cursor_keys(settings(jwt_jwks_url=JWKS_URL, database_url=with_password))
+    assert len(key) == 1
+
+
 def test_only_the_sealing_source_and_the_secrets_it_lists_as_previous_open_tokens() -> None:
     new_cursor, old_cursor, old_jwt = "n" * 40, "o" * 40, "j" * 40
     assert _cursor_keys(
