@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from adapters.http.app import build_app
 from adapters.http.server import SERVER_STOPPING
+from adapters.postgres.engine import DatabaseOptions
 from application.errors import StorageUnavailable
 from application.ports import Clock
 from bootstrap.container import Container
@@ -63,6 +64,23 @@ async def purge_expired_forever(
                     log.info("%s purged", what, extra={"count": purged})
 
 
+def _warn_if_unencrypted(settings: Settings) -> None:
+    """A warning for each database URL that asks for no encryption to another machine."""
+    if settings.database_url is None:
+        return
+    urls: list[tuple[str, DatabaseOptions | None]] = [("DATABASE_URL", settings.database())]
+    if settings.database_direct_url is not None:
+        urls.append(("DATABASE_DIRECT_URL", settings.listening_database()))
+    for variable, options in urls:
+        if options is not None and options.unencrypted_remote:
+            log.warning(
+                "%s asks for no encryption to a remote host: its password and every task "
+                "cross the network in clear (use sslmode=verify-full)",
+                variable,
+                extra={"variable": variable, "url": options.redacted()},
+            )
+
+
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     """Build the API. Connects to nothing until it starts; never migrates.
 
@@ -73,6 +91,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # Resolved now, so that bad configuration stops start-up instead of failing a request.
     container.authenticate()
     container.cursors()
+    _warn_if_unencrypted(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Callable[[], None]]]:

@@ -116,8 +116,32 @@ def _on_database(settings: Settings, work: Callable[[DatabaseOptions], _Result])
 
 def _migrate(settings: Settings, revision: str, down: bool) -> None:
     # Imported here: Alembic is only needed by this command, and slows every start-up.
-    from adapters.postgres.migrate import downgrade, status, upgrade  # noqa: PLC0415
+    from adapters.postgres.migrate import (  # noqa: PLC0415
+        downgrade,
+        known_revisions,
+        status,
+        upgrade,
+    )
 
+    known = known_revisions()
+    if revision not in (*known, "base" if down else "head"):
+        usage = "base or a revision" if down else "head or a revision"
+        raise ConfigError(
+            f"migrate: no revision {revision!r} (say {usage}; taskapi migrate --status lists them)"
+        )
+    found = _on_database(settings, status)
+    at = found.current.id if found.current else "base"
+    pending = {pending.id for pending in found.pending}
+    if not down and revision not in ("head", at) and revision not in pending:
+        raise ConfigError(
+            f"migrate: the database is at {at}, past {revision}; "
+            f"to go back: taskapi migrate {revision} --down"
+        )
+    if down and revision in pending:
+        raise ConfigError(
+            f"migrate: the database is at {at}, before {revision}; "
+            f"to go forward: taskapi migrate {revision}"
+        )
     _on_database(settings, lambda db: (downgrade if down else upgrade)(db, revision))
     reached = _on_database(settings, status).current  # "head" or "base" named as what it is
     at = f"revision {reached.id} ({reached.title})" if reached else "no revision (empty)"
@@ -172,8 +196,10 @@ def _create_login(settings: Settings, name: str) -> None:
     # Imported here: only this command needs it.
     from adapters.postgres.logins import LoginRoleError, create_api_login  # noqa: PLC0415
 
-    # From the environment, so that it is in no process list or shell history; else made here.
-    password = os.environ.get(LOGIN_PASSWORD_VARIABLE) or secrets.token_urlsafe(24)
+    # From the environment, so that it is in no process list or shell history; else made here
+    # (and shown). Set but empty is not set: no one could log in with an unknown password.
+    given = os.environ.get(LOGIN_PASSWORD_VARIABLE) or None
+    password = given or secrets.token_urlsafe(24)
     try:
         created = _on_database(
             settings, lambda db: asyncio.run(create_api_login(db, name, password))
@@ -183,7 +209,7 @@ def _create_login(settings: Settings, name: str) -> None:
     print(
         f"taskapi: login role {name} {'created' if created else 'updated'}; member of taskapi_app"
     )
-    if LOGIN_PASSWORD_VARIABLE not in os.environ:
+    if given is None:
         print(f"taskapi: its password (shown once): {password}")
 
 
@@ -317,6 +343,13 @@ def _worker_count(raw: str) -> int:
     return value
 
 
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:  # noqa: PLR2004  # TCP's range
+        raise argparse.ArgumentTypeError("must be a TCP port, 0-65535")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -329,7 +362,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API on DATABASE_URL")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument(
         "--log-level",
         type=str.upper,
@@ -378,7 +411,7 @@ def _parser() -> argparse.ArgumentParser:
     login.add_argument("name", help="the role name, e.g. taskapi_api")
     dev = commands.add_parser("dev", help="embedded database + migrate + dev token + serve")
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--port", type=_port, default=8000)
     return parser
 
 

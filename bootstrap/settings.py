@@ -16,6 +16,7 @@ from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
 # python-jose verifies HS* with JWT_SECRET; PyJWT verifies the asymmetric ones with JWT_JWKS_URL.
 KNOWN_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
 DEFAULT_HMAC_ALGORITHMS = ("HS256",)
+MIN_RATE = 0.001  # requests a second: RATE_LIMIT_*_RPS is 0 (off) or at least this
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,9 +68,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
     tasks_per_user_max: int = Field(default=10_000, ge=1, le=1_000_000)
-    rate_limit_user_rps: float = Field(default=50, ge=0)
+    rate_limit_user_rps: float = Field(default=50, ge=0, le=1_000_000)
     rate_limit_user_burst: int = Field(default=200, ge=1)
-    rate_limit_ip_rps: float = Field(default=5, ge=0)
+    rate_limit_ip_rps: float = Field(default=5, ge=0, le=1_000_000)
     rate_limit_ip_burst: int = Field(default=50, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
     docs_enabled: bool = True
@@ -135,7 +136,15 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown or refused algorithm {unknown[0]!r}")
         return value
 
-    @field_validator("database_url")
+    @field_validator("rate_limit_user_rps", "rate_limit_ip_rps")
+    @classmethod
+    def _off_or_a_rate(cls, value: float) -> float:
+        # Slower than one request in 1000 s, a client's wait would not fit in Retry-After.
+        if 0 < value < MIN_RATE:
+            raise ValueError(f"must be 0 (off) or at least {MIN_RATE}")
+        return value
+
+    @field_validator("database_url", "database_direct_url")
     @classmethod
     def _parsable(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:

@@ -21,8 +21,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 _SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
-# libpq parameters that asyncpg has no use for, or that this module maps itself.
-_DROPPED = ("sslcert", "sslkey", "sslcrl", "gssencmode", "target_session_attrs")
+# libpq parameters that asyncpg has no use for (TCP keep-alives, the TLS handshake's details), or
+# that this module maps itself.
+_DROPPED = (
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslcrldir",
+    "sslcompression",
+    "sslsni",
+    "sslnegotiation",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "requiressl",
+    "sslpassword",
+    "gssencmode",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "fallback_application_name",
+)
+# What may remain in the query: asyncpg takes these itself (several hosts and ports, the login).
+_KEPT = ("host", "port", "user", "password", "passfile")
 # Keyword arguments of SQLAlchemy's asyncpg dialect that asyncpg.connect does not take.
 _DIALECT_ONLY: Final = ("prepared_statement_cache_size", "prepared_statement_name_func")
 # libpq parameters that become server settings sent at connection start.
@@ -48,7 +71,10 @@ def _ssl_argument(mode: str, root_cert: str | None) -> ssl.SSLContext | str | bo
             return context
         mode = "verify-ca"
     if mode in ("verify-ca", "verify-full"):
-        context = ssl.create_default_context(cafile=root_cert)
+        try:
+            context = ssl.create_default_context(cafile=root_cert)
+        except (OSError, ssl.SSLError) as error:
+            raise DatabaseUrlError(f"sslrootcert {root_cert!r} is not readable: {error}") from None
         context.check_hostname = mode == "verify-full"
         return context
     raise DatabaseUrlError(f"unsupported sslmode {mode!r}")
@@ -85,13 +111,8 @@ class DatabaseOptions:
                 f"scheme must be postgresql://, postgres:// or postgresql+asyncpg://, not {url.drivername}://"
             )
         query = dict(url.query)
-        timeout = _pop_single(query, "connect_timeout")
-        try:
-            connect_timeout = float(timeout) if timeout is not None else connect_timeout
-        except ValueError:
-            raise DatabaseUrlError("connect_timeout must be a number of seconds") from None
         connect_args: dict[str, Any] = {
-            "timeout": connect_timeout,
+            "timeout": _connect_timeout(query, connect_timeout),
             "command_timeout": statement_timeout,
         }
         ssl_mode = _pop_single(query, "sslmode")
@@ -107,6 +128,9 @@ class DatabaseOptions:
             connect_args["ssl"] = _ssl_argument(ssl_mode, root_cert)
         for name in _DROPPED:
             query.pop(name, None)
+        unknown = sorted(name for name in query if name not in (*_KEPT, *_SERVER_SETTINGS))
+        if unknown:
+            raise DatabaseUrlError(f"unknown parameter {unknown[0]!r} in the query")
         server_settings = {}
         for name in _SERVER_SETTINGS:
             value = _pop_single(query, name)
@@ -132,8 +156,20 @@ class DatabaseOptions:
         )
 
     def redacted(self) -> str:
-        """The URL without its password, for logs and messages."""
-        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        """The URL without its password (in the user part or the query), for logs and messages."""
+        url = self.url.set(drivername="postgresql")
+        shown = url.difference_update_query(["password"]).render_as_string(hide_password=True)
+        if "password" in url.query:
+            shown += ("&" if "?" in shown else "?") + "password=***"
+        return shown
+
+    @property
+    def unencrypted_remote(self) -> bool:
+        """Whether the URL asks for no encryption to a host other than this machine."""
+        if self.connect_args.get("ssl") not in (False, "allow"):
+            return False
+        hosts = [self.url.host or "", *_query_hosts(self.url)]
+        return any(not _is_local(host) for host in hosts if host)
 
     @property
     def dsn(self) -> str:
@@ -143,6 +179,26 @@ class DatabaseOptions:
     def asyncpg_arguments(self) -> dict[str, Any]:
         """``connect_args`` without those only SQLAlchemy's dialect understands."""
         return {k: v for k, v in self.connect_args.items() if k not in _DIALECT_ONLY}
+
+
+def _connect_timeout(query: dict[str, str | tuple[str, ...]], default: float) -> float:
+    timeout = _pop_single(query, "connect_timeout")
+    try:
+        given = float(timeout) if timeout is not None else 0.0
+    except ValueError:
+        raise DatabaseUrlError("connect_timeout must be a number of seconds") from None
+    # libpq's 0 (or less) is no limit; a service waits DATABASE_CONNECT_TIMEOUT then.
+    return given if given > 0 else default
+
+
+def _query_hosts(url: URL) -> list[str]:
+    hosts = url.query.get("host")
+    return [hosts] if isinstance(hosts, str) else list(hosts or ())
+
+
+def _is_local(host: str) -> bool:
+    # A Unix socket directory, or a loopback name or address.
+    return host.startswith(("/", "127.")) or host in ("localhost", "::1")
 
 
 def _pop_single(query: dict[str, str | tuple[str, ...]], name: str) -> str | None:

@@ -56,7 +56,7 @@ def explain(error: BaseException, options: DatabaseOptions) -> str | None:  # no
     if isinstance(cause, TimeoutError):
         return (
             f"{where} did not answer in time; check the address and the network "
-            "(DATABASE_CONNECT_TIMEOUT sets the wait)"
+            "(connect_timeout in the URL, else DATABASE_CONNECT_TIMEOUT, sets the wait)"
         )
     if isinstance(cause, OSError | asyncpg.InterfaceError):
         return f"cannot reach {where}: {cause}"

@@ -51,6 +51,12 @@ class MigrationStatus:
     head: Revision
 
 
+def known_revisions() -> tuple[str, ...]:
+    """The ids of every migration here, oldest first (no database needed)."""
+    script = ScriptDirectory(str(_SCRIPTS))
+    return tuple(reversed([revision.revision for revision in script.walk_revisions()]))
+
+
 def status(options: DatabaseOptions) -> MigrationStatus:
     """Read the database's revision (connecting, changing nothing) against the migrations here."""
     script = ScriptDirectory.from_config(alembic_config(options))

@@ -200,6 +200,13 @@ def test_the_command_creates_it_and_says_so_in_one_line(
         out = capsys.readouterr().out
         assert out == f"taskapi: login role {name} created; member of taskapi_app\n"
         assert PASSWORD not in out
+        # Set but empty is not a password: one is made and shown, as when it is not set.
+        monkeypatch.setenv("TASKAPI_LOGIN_PASSWORD", "")
+        assert main(["create-login", name]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == f"taskapi: login role {name} updated; member of taskapi_app"
+        assert lines[1].startswith("taskapi: its password (shown once): ")
+        assert len(lines[1].split(": ", 2)[2]) >= 32
         assert main(["create-login", "taskapi_app"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("taskapi: configuration error: create-login taskapi_app:")

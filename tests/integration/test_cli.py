@@ -146,6 +146,20 @@ async def test_migrate_status_shows_current_and_pending_revisions(
             "0011",
             "0012",
         ]
+        # Targets that name nothing, or lie the other way, are one line and exit 2, no change.
+        for args, says in [
+            (("migrate", "bogus"), "no revision 'bogus'"),
+            (("migrate", "+1"), "no revision '+1'"),
+            (("migrate", "head", "--down"), "no revision 'head'"),
+            (("migrate", "0002"), "the database is at 0004, past 0002; to go back"),
+            (("migrate", "0006", "--down"), "the database is at 0004, before 0006"),
+        ]:
+            refused = taskapi(*args, cwd=tmp_path, DATABASE_URL=url)
+            assert refused.returncode == 2, refused.stderr
+            assert refused.stderr.count("\n") == 1, refused.stderr
+            assert says in refused.stderr
+        still = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
+        assert still.startswith("current: 0004 ")
         taskapi("migrate", cwd=tmp_path, DATABASE_URL=url)
         done = taskapi("migrate", "--status", cwd=tmp_path, DATABASE_URL=url).stdout
         assert "pending: none; the database is up to date" in done

@@ -85,11 +85,55 @@ def test_neon_endpoint_options_become_server_settings() -> None:
         "postgresql://u@h/db?sslmode=sometimes",
         "postgresql://u@h/db?connect_timeout=soon",
         "postgresql://u@h/db?sslmode=require&sslmode=disable",
+        "postgresql://u@h/db?hostaddr=10.0.0.1",  # where to connect: not to be dropped unheard
+        "postgresql://u@h/db?search_path=x",  # a setting: only through options=-c…
+        "postgresql://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+        "postgresql://u@h/db?sslmode=verify-ca&sslrootcert=/etc/hostname",  # not a certificate
     ],
 )
 def test_unusable_urls_are_refused(url: str) -> None:
-    with pytest.raises(DatabaseUrlError):
+    with pytest.raises(DatabaseUrlError) as refused:
         DatabaseOptions.from_url(url)
+    assert "Traceback" not in str(refused.value)
+
+
+def test_libpq_parameters_asyncpg_has_no_use_for_are_left_out() -> None:
+    url = (
+        "postgresql://u:p@h/db?keepalives=1&keepalives_idle=30&sslnegotiation=direct"
+        "&tcp_user_timeout=1000&sslmode=require&target_session_attrs=read-write"
+    )
+    assert dict(DatabaseOptions.from_url(url).url.query) == {}
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_connect_timeout_of_no_limit_is_the_configured_wait(timeout: str) -> None:
+    # libpq's 0 is "wait forever": a service waits DATABASE_CONNECT_TIMEOUT instead.
+    url = f"postgresql://u@h/db?connect_timeout={timeout}"
+    assert DatabaseOptions.from_url(url, connect_timeout=3.0).connect_args["timeout"] == 3.0
+
+
+def test_a_password_in_the_query_is_not_shown() -> None:
+    options = DatabaseOptions.from_url("postgresql://u@h:5432/db?password=hunter2secret")
+    assert "hunter2secret" not in options.redacted()
+    assert options.redacted() == "postgresql://u@h:5432/db?password=***"
+
+
+@pytest.mark.parametrize(
+    ("url", "unencrypted"),
+    [
+        ("postgresql://u:p@db.example.com/db?sslmode=disable", True),
+        ("postgresql://u:p@db.example.com/db?sslmode=allow", True),
+        ("postgresql://u:p@localhost/db?host=db.example.com&sslmode=disable", True),
+        ("postgresql://u:p@db.example.com/db?sslmode=require", False),
+        ("postgresql://u:p@db.example.com/db", False),  # asyncpg tries TLS first
+        ("postgresql://u:p@127.0.0.1/db?sslmode=disable", False),
+        ("postgresql://u:p@localhost/db?sslmode=disable", False),
+        ("postgresql://u:p@[::1]/db?sslmode=disable", False),
+        ("postgresql://u@/db?host=/run/postgresql&sslmode=disable", False),
+    ],
+)
+def test_no_encryption_to_another_machine_is_told_apart(url: str, unencrypted: bool) -> None:
+    assert DatabaseOptions.from_url(url).unencrypted_remote is unencrypted
 
 
 @pytest.mark.parametrize("suffix", ["", "?sslmode=disable", "?sslmode=prefer"])
@@ -113,3 +157,20 @@ async def test_a_postgresql_asyncpg_url_is_taken_as_is(database_url: str) -> Non
             assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+def test_no_encryption_to_another_machine_is_a_warning_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bootstrap.app import create_app  # noqa: PLC0415  # builds the app, connects to nothing
+    from bootstrap.settings import Settings  # noqa: PLC0415
+
+    remote = "postgresql://u:hunter2hunter2@db.example.com/db?sslmode=disable"
+    for url, warned in ((remote, True), (remote.replace("disable", "require"), False)):
+        caplog.clear()
+        create_app(Settings(_env_file=None, database_url=url, jwt_secret="s" * 32))
+        lines = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert bool(lines) is warned
+        for line in lines:
+            assert "DATABASE_URL asks for no encryption" in line.getMessage()
+            assert "hunter2hunter2" not in line.getMessage() + str(line.__dict__)

@@ -77,6 +77,23 @@ BAD_CONFIGURATIONS: list[tuple[dict[str, str], str]] = [
     ),
     ({"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "JWT_ALGORITHMS": "EdDSA"}, "JWT_ALGORITHMS"),
     ({"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "CURSOR_SECRET": "short"}, "CURSOR_SECRET"),
+    (
+        {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "DATABASE_DIRECT_URL": "garbage"},
+        "DATABASE_DIRECT_URL",
+    ),
+    (
+        {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "DATABASE_DIRECT_URL": "mysql://x/y"},
+        "DATABASE_DIRECT_URL",
+    ),
+    ({"DATABASE_URL": GOOD_URL + "?keepalive=1", "JWT_SECRET": SECRET}, "DATABASE_URL"),
+    (
+        {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "RATE_LIMIT_USER_RPS": "1e-320"},
+        "RATE_LIMIT_USER_RPS",
+    ),
+    (
+        {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "RATE_LIMIT_IP_RPS": "0.0001"},
+        "RATE_LIMIT_IP_RPS",
+    ),
 ]
 
 
@@ -189,3 +206,16 @@ def test_token_refuses_a_ttl_that_is_not_a_positive_number(
 
     assert exited.value.code == 2
     assert "--ttl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_outside_tcps_range_is_refused(
+    capsys: pytest.CaptureFixture[str], command: str, port: str
+) -> None:
+    # 70000 would otherwise be taken modulo 65536: uvicorn would say 70000 and listen on 4464.
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, "--port", port])
+
+    assert exited.value.code == 2
+    assert "--port" in capsys.readouterr().err
