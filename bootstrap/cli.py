@@ -46,6 +46,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     # Fail here, in one line, before uvicorn starts.
     settings.database()
     settings.token_verification()
+    _can_listen(host, port, "e.g. --port 8001")
     if workers == 1:
         uvicorn.Server(_uvicorn_config(create_app(settings), settings, host, port)).run()
         return
@@ -302,15 +303,21 @@ def _refuse_a_second_dev_server(host: str, port: int) -> None:
             f"the dev database in {DEV_DATA_DIR}/postgres is in use (by process {running[0]}): "
             "is another make run still running?"
         )
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise CommandFailed(
-                f"cannot listen on {host}:{port} ({error.strerror}): another server has it; "
-                "stop it or choose another, e.g. make run PORT=8001"
-            ) from None
+    _can_listen(host, port, "e.g. make run PORT=8001")
+
+
+def _can_listen(host: str, port: int, example: str) -> None:
+    """Fail in one line when ``host:port`` cannot be listened on (taken, or no such address)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        raise CommandFailed(
+            f"cannot listen on {host}:{port} ({error.strerror}): another server has it, or the "
+            f"address is not this machine's; stop it or choose another, {example}"
+        ) from None
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,22 @@ def test_the_real_command_exits_2_with_one_line_on_stderr(tmp_path: Path) -> Non
     assert result.stdout == ""
     for secret in (SECRET, "hunter2hunter2"):
         assert secret not in result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.1"])  # the port taken; not this host's
+def test_serve_that_cannot_listen_says_so_in_one_line(tmp_path: Path, host: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = taskapi(
+            "serve", "--host", host, "--port", str(port), cwd=tmp_path, timeout=30,
+            DATABASE_URL=GOOD_URL, JWT_SECRET=SECRET,
+        )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"taskapi: serve failed: cannot listen on {host}:{port}")
 
 
 def test_serve_with_only_a_jwks_starts_and_verifies_its_tokens(
