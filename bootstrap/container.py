@@ -165,9 +165,10 @@ def _rate_limits(settings: Settings) -> RateLimits:
 def _change_source(
     settings: Settings, database: Database, hub: ChangeHub
 ) -> ChangeListener | ChangePoller:
-    """LISTEN where a direct connection exists, else poll through the pool."""
+    """LISTEN where a direct connection exists (polling while it cannot), else poll."""
     listening = settings.listening_database()
-    return ChangePoller(database, hub) if listening is None else ChangeListener(listening, hub)
+    poller = ChangePoller(database, hub)
+    return poller if listening is None else ChangeListener(listening, hub, fallback=poller)
 
 
 async def _run_database(database: Database) -> AsyncIterator[Database]:

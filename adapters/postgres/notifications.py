@@ -6,10 +6,11 @@ serialises commits, so nobody else's writes pay for it). One connection per proc
 the direct (unpooled) URL: a transaction pooler cannot carry LISTEN; on it the process leases its
 streaming owners, at once for a new one (then wakes its streams: whatever committed before the
 lease is read then) and every few seconds for all; an owner whose lock a long transaction holds is
-tried again shortly, never waited for. Where only a pooled URL exists, the process
-asks twice a second which of its streaming owners have changes. Both run only while a stream is
-open (a listening connection would keep a Neon compute awake), and after (re)connecting they wake
-every stream, which then reads its feed: a signal lost with a connection costs nothing.
+tried again shortly, never waited for. Where only a pooled URL exists, or while the direct one
+cannot be used, the process asks twice a second which of its streaming owners have changes. Both
+run only while a stream is open (a listening connection would keep a Neon compute awake), and
+after (re)connecting they wake every stream, which then reads its feed: a signal lost with a
+connection costs nothing.
 """
 
 from __future__ import annotations
@@ -49,21 +50,36 @@ log = logging.getLogger("taskapi.events")
 
 
 class ChangeListener:
-    """LISTENs on one direct connection while streams are open, and wakes their owners."""
+    """LISTENs on one direct connection while streams are open, and wakes their owners.
 
-    def __init__(self, options: DatabaseOptions, hub: ChangeHub) -> None:
+    While it cannot listen (the direct URL unreachable or refused), ``fallback`` polls through
+    the pool, so that changes still reach the streams within a second.
+    """
+
+    def __init__(
+        self, options: DatabaseOptions, hub: ChangeHub, fallback: ChangePoller | None = None
+    ) -> None:
         self._options = options
         self._hub = hub
+        self._fallback = fallback
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after any failure."""
+        """Listen until cancelled, reconnecting after any failure (polling meanwhile)."""
+        seen: deque[int] = deque(maxlen=POLL_ECHOES)
         while True:
             await self._hub.wait_for_streams()
             try:
                 await self._listen()
             except Exception as error:  # noqa: BLE001  # whatever broke, listen again
                 log.warning("change listener lost", extra={"error": type(error).__name__})
-                await asyncio.sleep(RETRY_SECONDS)
+                if self._fallback is None:
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
+                for _ in range(round(RETRY_SECONDS / POLL_SECONDS)):
+                    await self._fallback.poll(seen)
+                    await asyncio.sleep(POLL_SECONDS)
+            else:
+                seen.clear()
 
     async def _listen(self) -> None:
         connection = await asyncpg.connect(self._options.dsn, **self._options.asyncpg_arguments())
@@ -136,19 +152,23 @@ class ChangePoller:
         seen: deque[int] = deque(maxlen=POLL_ECHOES)
         while True:
             await self._hub.wait_for_streams()
-            try:
-                rows = await self._database.fetch(
-                    CHANGED_OWNERS.call, "", self._hub.owners(), seen[0] if seen else None
-                )
-            except Exception as error:  # noqa: BLE001  # a poll must never stop polling
-                log.warning("change poll failed", extra={"error": type(error).__name__})
-                seen.clear()
-            else:
-                if len(seen) < POLL_ECHOES:  # a commit from before the first poll may still come
-                    self._hub.notify_all()
-                for row in rows:
-                    if row["owner"] is None:
-                        seen.append(row["place"])
-                    else:
-                        self._hub.notify(row["owner"])
+            await self.poll(seen)
             await asyncio.sleep(POLL_SECONDS)
+
+    async def poll(self, seen: deque[int]) -> None:
+        """One poll: wake the owners with changes after the place ``POLL_ECHOES`` polls ago."""
+        try:
+            rows = await self._database.fetch(
+                CHANGED_OWNERS.call, "", self._hub.owners(), seen[0] if seen else None
+            )
+        except Exception as error:  # noqa: BLE001  # a poll must never stop polling
+            log.warning("change poll failed", extra={"error": type(error).__name__})
+            seen.clear()
+            return
+        if len(seen) < POLL_ECHOES:  # a commit from before the first poll may still come
+            self._hub.notify_all()
+        for row in rows:
+            if row["owner"] is None:
+                seen.append(row["place"])
+            else:
+                self._hub.notify(row["owner"])

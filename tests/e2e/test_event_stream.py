@@ -258,3 +258,20 @@ async def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
     )
     assert max(to_listening) < 1.0, to_listening
     assert max(to_polling) < 1.0, to_polling  # the contract's second, polling included
+
+
+async def test_changes_reach_streams_while_the_direct_url_cannot_be_used(
+    database_url: str, direct_database_url: str, tmp_path: Path
+) -> None:
+    # DATABASE_DIRECT_URL names a port nothing listens on: the replica cannot LISTEN, so it
+    # polls through its pool until it can, and its streams still hear of each change in time.
+    direct = make_url(direct_database_url).set(port=1).render_as_string(hide_password=False)
+    with taskapi_serve(
+        tmp_path,
+        DATABASE_URL=database_url,
+        DATABASE_DIRECT_URL=direct,
+        JWT_SECRET=SECRET,
+        LOG_LEVEL="WARNING",
+    ) as (base, _):
+        seconds = await delivery_seconds(base, base, 5)
+    assert max(seconds) < 1.5, seconds
