@@ -44,12 +44,12 @@ _DROPPED = (
     "tcp_user_timeout",
     "fallback_application_name",
 )
-# What may remain in the query: asyncpg takes these itself (several hosts and ports, the login).
-_KEPT = ("host", "port", "user", "password", "passfile")
+# What stays in the query: asyncpg takes these itself (several hosts and ports, the login).
+# Any other parameter (options, application_name, search_path, TimeZone, …) is a server setting
+# sent at connection start, as asyncpg reads a DSN.
+_KEPT = ("host", "port", "user", "password", "passfile", "database", "krbsrvname", "gsslib")
 # Keyword arguments of SQLAlchemy's asyncpg dialect that asyncpg.connect does not take.
 _DIALECT_ONLY: Final = ("prepared_statement_cache_size", "prepared_statement_name_func")
-# libpq parameters that become server settings sent at connection start.
-_SERVER_SETTINGS = ("options", "application_name")
 
 
 class DatabaseUrlError(ValueError):
@@ -128,14 +128,14 @@ class DatabaseOptions:
             connect_args["ssl"] = _ssl_argument(ssl_mode, root_cert)
         for name in _DROPPED:
             query.pop(name, None)
-        unknown = sorted(name for name in query if name not in (*_KEPT, *_SERVER_SETTINGS))
-        if unknown:
-            raise DatabaseUrlError(f"unknown parameter {unknown[0]!r} in the query")
-        server_settings = {}
-        for name in _SERVER_SETTINGS:
-            value = _pop_single(query, name)
-            if value is not None:
-                server_settings[name] = value
+        dbname = _pop_single(query, "dbname")  # libpq's name for the database
+        if dbname is not None:
+            url = url.set(database=dbname)
+        server_settings = {
+            name: value
+            for name in [name for name in query if name not in _KEPT]
+            if (value := _pop_single(query, name)) is not None
+        }
         if server_settings:
             connect_args["server_settings"] = server_settings
         hosts = [url.host or ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError, create_unpooled_engine
 
@@ -85,8 +85,6 @@ def test_neon_endpoint_options_become_server_settings() -> None:
         "postgresql://u@h/db?sslmode=sometimes",
         "postgresql://u@h/db?connect_timeout=soon",
         "postgresql://u@h/db?sslmode=require&sslmode=disable",
-        "postgresql://u@h/db?hostaddr=10.0.0.1",  # where to connect: not to be dropped unheard
-        "postgresql://u@h/db?search_path=x",  # a setting: only through options=-c…
         "postgresql://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
         "postgresql://u@h/db?sslmode=verify-ca&sslrootcert=/etc/hostname",  # not a certificate
     ],
@@ -95,6 +93,29 @@ def test_unusable_urls_are_refused(url: str) -> None:
     with pytest.raises(DatabaseUrlError) as refused:
         DatabaseOptions.from_url(url)
     assert "Traceback" not in str(refused.value)
+
+
+def test_other_parameters_are_server_settings_as_asyncpg_reads_a_dsn() -> None:
+    options = DatabaseOptions.from_url(
+        "postgresql://u:p@h/db?search_path=app&TimeZone=UTC&dbname=tasks&krbsrvname=pg"
+    )
+    assert options.connect_args["server_settings"] == {"search_path": "app", "TimeZone": "UTC"}
+    assert options.url.database == "tasks"
+    assert dict(options.url.query) == {"krbsrvname": "pg"}
+
+
+async def test_a_url_with_settings_and_dbname_connects_for_migrate(database_url: str) -> None:
+    # The migrations' engine passes what stays in the query to asyncpg.connect as keywords.
+    url = make_url(database_url)
+    without = url.set(database=None).render_as_string(hide_password=False)
+    separator = "&" if "?" in without else "?"
+    given = f"{without}{separator}dbname={url.database}&TimeZone=UTC&application_name=t"
+    engine = create_unpooled_engine(DatabaseOptions.from_url(given))
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SHOW TimeZone"))).scalar_one() == "UTC"
+    finally:
+        await engine.dispose()
 
 
 def test_libpq_parameters_asyncpg_has_no_use_for_are_left_out() -> None:
