@@ -62,29 +62,34 @@ class ChangeListener:
         self._options = options
         self._hub = hub
         self._fallback = fallback
+        self._polling: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after any failure (polling meanwhile)."""
-        seen: deque[int] = deque(maxlen=POLL_ECHOES)
-        while True:
-            await self._hub.wait_for_streams()
-            try:
-                await self._listen()
-            except Exception as error:  # noqa: BLE001  # whatever broke, listen again
-                log.warning("change listener lost", extra={"error": type(error).__name__})
-                if self._fallback is None:
+        """Listen until cancelled, reconnecting after any failure (polling until it listens)."""
+        try:
+            while True:
+                await self._hub.wait_for_streams()
+                if self._fallback is not None and self._polling is None:
+                    # Until it listens, however long connecting takes, the streams are polled.
+                    self._polling = asyncio.create_task(self._fallback.run())
+                try:
+                    await self._listen()
+                except Exception as error:  # noqa: BLE001  # whatever broke, listen again
+                    log.warning("change listener lost", extra={"error": type(error).__name__})
                     await asyncio.sleep(RETRY_SECONDS)
-                    continue
-                for _ in range(round(RETRY_SECONDS / POLL_SECONDS)):
-                    await self._fallback.poll(seen)
-                    await asyncio.sleep(POLL_SECONDS)
-            else:
-                seen.clear()
+        finally:
+            self._stop_polling()
+
+    def _stop_polling(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None
 
     async def _listen(self) -> None:
         connection = await asyncpg.connect(self._options.dsn, **self._options.asyncpg_arguments())
         try:
             await connection.add_listener(CHANNEL, self._on_notification)
+            self._stop_polling()
             self._hub.notify_all()  # anything committed while not listening
             watched: set[str] = set()
             renewed_at = -math.inf
