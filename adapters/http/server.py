@@ -79,7 +79,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
         self._head_since: float | None = self.loop.time()
         self._body_since: float | None = None
-        self._unread_since: float | None = None  # the client stopped taking in the response
+        self._unread_since: float | None = None  # since when the client took in nothing
+        self._unread_bytes = 0  # what was waiting to be sent then
         _watched.add(self)
         if self.loop not in _sweeping:
             _sweeping.add(self.loop)
@@ -163,6 +164,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         self._unread_since = self.loop.time()
+        self._unread_bytes = self.transport.get_write_buffer_size()
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -184,7 +186,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def not_reading(self, now: float) -> bool:
         """Whether the client has taken in nothing of the response for ``read_stall`` seconds."""
-        return self._unread_since is not None and now - self._unread_since > self.read_stall
+        if self._unread_since is None:
+            return False
+        waiting = self.transport.get_write_buffer_size()
+        if waiting < self._unread_bytes:  # it took in some since the last look: slow, not gone
+            self._unread_since, self._unread_bytes = now, waiting
+        return now - self._unread_since > self.read_stall
 
 
 class _Refused(Exception):

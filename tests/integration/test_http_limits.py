@@ -226,31 +226,59 @@ async def test_a_keep_alive_client_makes_several_requests(port: int) -> None:
     writer.close()
 
 
-async def test_a_client_that_reads_nothing_of_a_response_is_dropped(
-    port: int, repository: FakeTaskRepository
-) -> None:
+async def _page_of_long_tasks(port: int, repository: FakeTaskRepository) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         created = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer())
     first = repository.tasks[created.json()["id"]]
     for number in range(2, 1001):  # a page of ~5 MB
         repository.tasks[number] = replace(first, id=number, description="d" * 5000)
+
+
+async def _ask_with_a_small_window(
+    port: int,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     client_socket = socket.socket()
     client_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     client_socket.connect(("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=client_socket)
+    reader, writer = await asyncio.open_connection(sock=client_socket, limit=4096)
     writer.write(
         b"GET /api/alice/tasks?limit=1000 HTTP/1.1\r\nHost: t\r\n"
         + f"Authorization: {bearer()['Authorization']}\r\n\r\n".encode()
     )
-    await asyncio.sleep(GONE_WITHIN)  # reading nothing
-    received = await asyncio.wait_for(reader.read(), timeout=GONE_WITHIN)  # then all there is
+    return reader, writer
+
+
+def _length_and_body(received: bytes) -> tuple[int, bytes]:
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
-    length = int(
-        next(
-            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
-        ).split(b":")[1]
-    )
+    field = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    return int(field.split(b":")[1]), body
+
+
+async def test_a_client_that_reads_slowly_but_steadily_is_not_dropped(
+    port: int, repository: FakeTaskRepository
+) -> None:
+    await _page_of_long_tasks(port, repository)
+    reader, writer = await _ask_with_a_small_window(port)
+    received = b""
+    started = time.monotonic()
+    while time.monotonic() - started < GONE_WITHIN:  # ~20 KB/s: never a second without reading
+        received += await asyncio.wait_for(reader.read(2048), timeout=GONE_WITHIN)
+        await asyncio.sleep(0.1)
+    received += await asyncio.wait_for(reader.read(), timeout=30)  # then the rest, at once
+    length, body = _length_and_body(received)
+    assert len(body) == length
+    writer.close()
+
+
+async def test_a_client_that_reads_nothing_of_a_response_is_dropped(
+    port: int, repository: FakeTaskRepository
+) -> None:
+    await _page_of_long_tasks(port, repository)
+    reader, writer = await _ask_with_a_small_window(port)
+    await asyncio.sleep(GONE_WITHIN)  # reading nothing
+    received = await asyncio.wait_for(reader.read(), timeout=GONE_WITHIN)  # then all there is
+    length, body = _length_and_body(received)
     assert len(body) < length  # cut off: the connection was dropped mid-response
     writer.close()
     await _healthy(port)
