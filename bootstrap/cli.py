@@ -308,11 +308,11 @@ def _refuse_a_second_dev_server(host: str, port: int) -> None:
 
 def _can_listen(host: str, port: int, example: str) -> None:
     """Fail in one line when ``host:port`` cannot be listened on (taken, or no such address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
     try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind) as probe:
+        with socket.socket(family) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            probe.bind(address)
+            probe.bind((host, port))
     except OSError as error:
         raise CommandFailed(
             f"cannot listen on {host}:{port} ({error.strerror}): another server has it, or the "

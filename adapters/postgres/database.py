@@ -167,16 +167,13 @@ class Database:
             try:
                 yield conn
             except UNAVAILABLE as error:
-                if isinstance(error, TimeoutError):
-                    # The statement ran out of time and asyncpg asked PostgreSQL to cancel it:
-                    # releasing waits for the answer, so a write answered 503 cannot commit
-                    # afterwards (terminating at once would drop the cancel request with the
-                    # connection, and the statement would run on). A failed cancel terminates it.
-                    with contextlib.suppress(Exception):
-                        await pool.release(conn)
-                else:
-                    # Never hand this connection to another request: the pool opens a fresh
-                    # one. (A connection lost outright is already back in the pool, closed.)
+                # A statement that ran out of time is one asyncpg has asked PostgreSQL to cancel:
+                # the release below waits for the answer, so a write answered 503 cannot commit
+                # afterwards (terminating now would drop the cancel request with the connection,
+                # and the statement would run on); a cancel that fails terminates it there.
+                # Any other connection is never handed to another request: the pool opens a
+                # fresh one. (A connection lost outright is already back in the pool, closed.)
+                if not isinstance(error, TimeoutError):
                     with contextlib.suppress(asyncpg.InterfaceError):
                         conn.terminate()
                 raise StorageUnavailable(type(error).__name__) from error
