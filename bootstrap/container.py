@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
-from pydantic import SecretStr
+from sqlalchemy.engine import URL
 
 from adapters.clock import SystemClock
 from adapters.http.cursor import CursorCodec, SyncTokenCodec
@@ -18,7 +18,7 @@ from adapters.jwt.jose_verifier import JoseTokenVerifier
 from adapters.jwt.routing_verifier import AlgorithmRoutingVerifier
 from adapters.jwt.rules import JwtRules
 from adapters.postgres.database import Database, PoolOptions
-from adapters.postgres.engine import DatabaseOptions, DatabaseUrlError
+from adapters.postgres.engine import DatabaseOptions
 from adapters.postgres.health import DatabaseHealth
 from adapters.postgres.notifications import ChangeListener, ChangePoller
 from adapters.postgres.repository import (
@@ -109,12 +109,8 @@ CURSOR_KEY_LABEL = b"taskapi/cursor/v1"
 CURSOR_KEY_FROM_DATABASE_URL_LABEL = b"taskapi/cursor/v1/from-database-url"
 
 
-def _has_password(url: SecretStr) -> bool:
-    try:
-        parsed = DatabaseOptions.from_url(url.get_secret_value()).url
-    except DatabaseUrlError:
-        return False  # the start-up check of the URL says what is wrong with it
-    return bool(parsed.password or parsed.query.get("password"))
+def _has_password(url: URL) -> bool:
+    return bool(url.password or url.query.get("password"))
 
 
 def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
@@ -136,7 +132,7 @@ def _cursor_keys(settings: Settings) -> tuple[bytes, ...]:
     elif settings.jwt_secret is not None:
         current = settings.jwt_secret.get_secret_value()
         previous = [item.get_secret_value() for item in settings.jwt_previous_secrets]
-    elif settings.database_url is not None and _has_password(settings.database_url):
+    elif settings.database_url is not None and _has_password(settings.database().url):
         url = settings.database_url.get_secret_value().encode()
         return (hmac.new(url, CURSOR_KEY_FROM_DATABASE_URL_LABEL, hashlib.sha256).digest(),)
     else:

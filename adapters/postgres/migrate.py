@@ -51,10 +51,13 @@ class MigrationStatus:
     head: Revision
 
 
+def _oldest_first(script: ScriptDirectory) -> list[Script]:
+    return list(reversed(list(script.walk_revisions())))
+
+
 def known_revisions() -> tuple[str, ...]:
     """The ids of every migration here, oldest first (no database needed)."""
-    script = ScriptDirectory(str(_SCRIPTS))
-    return tuple(reversed([revision.revision for revision in script.walk_revisions()]))
+    return tuple(revision.revision for revision in _oldest_first(ScriptDirectory(str(_SCRIPTS))))
 
 
 def status(options: DatabaseOptions) -> MigrationStatus:
@@ -63,7 +66,7 @@ def status(options: DatabaseOptions) -> MigrationStatus:
     current_ids = asyncio.run(_current_heads(options))
     # The current revisions and all their ancestors.
     applied = {revision.revision for revision in script.iterate_revisions(current_ids, "base")}
-    every = list(reversed(list(script.walk_revisions())))  # oldest first
+    every = _oldest_first(script)
     pending = tuple(_revision(rev) for rev in every if rev.revision not in applied)
     current = _revision(script.get_revision(current_ids[0])) if current_ids else None
     return MigrationStatus(current=current, pending=pending, head=_revision(every[-1]))

@@ -157,23 +157,19 @@ class ChangePoller:
         seen: deque[int] = deque(maxlen=POLL_ECHOES)
         while True:
             await self._hub.wait_for_streams()
-            await self.poll(seen)
-            await asyncio.sleep(POLL_SECONDS)
-
-    async def poll(self, seen: deque[int]) -> None:
-        """One poll: wake the owners with changes after the place ``POLL_ECHOES`` polls ago."""
-        try:
-            rows = await self._database.fetch(
-                CHANGED_OWNERS.call, "", self._hub.owners(), seen[0] if seen else None
-            )
-        except Exception as error:  # noqa: BLE001  # a poll must never stop polling
-            log.warning("change poll failed", extra={"error": type(error).__name__})
-            seen.clear()
-            return
-        if len(seen) < POLL_ECHOES:  # a commit from before the first poll may still come
-            self._hub.notify_all()
-        for row in rows:
-            if row["owner"] is None:
-                seen.append(row["place"])
+            try:
+                rows = await self._database.fetch(
+                    CHANGED_OWNERS.call, "", self._hub.owners(), seen[0] if seen else None
+                )
+            except Exception as error:  # noqa: BLE001  # a poll must never stop polling
+                log.warning("change poll failed", extra={"error": type(error).__name__})
+                seen.clear()
             else:
-                self._hub.notify(row["owner"])
+                if len(seen) < POLL_ECHOES:  # a commit from before the first poll may still come
+                    self._hub.notify_all()
+                for row in rows:
+                    if row["owner"] is None:
+                        seen.append(row["place"])
+                    else:
+                        self._hub.notify(row["owner"])
+            await asyncio.sleep(POLL_SECONDS)
