@@ -60,10 +60,7 @@ def test_a_lone_surrogate_still_gives_its_line(stdout: io.StringIO) -> None:
 
 
 def test_an_exception_is_written_as_its_traceback(stdout: io.StringIO) -> None:
-    try:
-        raise ValueError("boom")
-    except ValueError:
-        logging.getLogger("taskapi").exception("failed")
+    logging.getLogger("taskapi").error("failed", exc_info=ValueError("boom"))
 
     (line,) = _lines(stdout)
     assert "ValueError: boom" in str(line["exc_info"])
