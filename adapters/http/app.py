@@ -9,6 +9,7 @@ from typing import Annotated, Final
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
@@ -32,7 +33,7 @@ from adapters.http.problems import (
     log_security_event,
     problem,
 )
-from adapters.http.routes import router, tags_router
+from adapters.http.routes import answer_head, router, tags_router
 from adapters.http.schemas import JSON, Liveness, ProblemCode, Readiness
 from application.ports import HealthProbe
 
@@ -128,8 +129,6 @@ def build_app(
     app.include_router(router)
     app.include_router(tags_router)
     app.include_router(events_router)
-    # their 405's Allow
-    app.state.api_routes = [*router.routes, *tags_router.routes, *events_router.routes]
     install_problem_handlers(app)
 
     @app.get(
@@ -187,6 +186,14 @@ def build_app(
 
     if docs_enabled:
         _serve_docs(app)
+    answer_head(app.router)
+    # Every route, for a 405's Allow: the included routers' own and the app's.
+    app.state.api_routes = [
+        *router.routes,
+        *tags_router.routes,
+        *events_router.routes,
+        *(route for route in app.router.routes if isinstance(route, APIRoute)),
+    ]
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override
     # Added innermost first. The edge is outermost, so every later layer (and its logs) sees the
     # request id; the body limit and a bug's 500 are inside CORS, so they carry CORS headers.

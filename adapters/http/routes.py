@@ -12,6 +12,8 @@ from urllib.parse import quote, urlencode
 import orjson
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.sse import EventSourceResponse
 from pydantic import BeforeValidator
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
@@ -348,3 +350,31 @@ async def list_tags(
     """Every tag the user's tasks carry, sorted by tag."""
     tags = await list_tags.execute(owner)
     return Response(orjson.dumps([{"tag": t.tag, "count": t.count} for t in tags]), media_type=JSON)
+
+
+def answer_head(router: APIRouter) -> None:
+    """Give each ``GET`` route a ``HEAD`` twin: the same answer, headers only (RFC 9110, 9.3.2).
+
+    Monitors and ``curl -I`` ask so; uvicorn drops the body. Left out of the OpenAPI document,
+    where a second operation would share the ``GET``'s id; an event stream has no end to answer.
+    """
+    for route in list(router.routes):
+        if not isinstance(route, APIRoute) or route.methods != {"GET"}:
+            continue
+        if route.response_class is EventSourceResponse:
+            continue
+        router.add_api_route(
+            route.path.removeprefix(router.prefix),
+            route.endpoint,
+            methods=["HEAD"],
+            response_model=route.response_model,
+            status_code=route.status_code,
+            response_class=route.response_class,
+            dependencies=route.dependencies,
+            name=f"{route.name}_head",
+            include_in_schema=False,
+        )
+
+
+answer_head(router)
+answer_head(tags_router)

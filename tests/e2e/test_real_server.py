@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +117,29 @@ def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_pro
     logged = [line for line in lines if line.get("request_id") == "forwarded-1"]
     assert {line["message"] for line in logged} >= {"request", "request refused"}
     assert {line["client"] for line in logged} == {client}
+
+
+def test_head_answers_the_get_headers_and_no_body(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as http:
+        created = http.post("/api/alice/tasks", json={"title": "served"}, headers=bearer())
+        got = http.get(f"/api/alice/tasks/{created.json()['id']}", headers=bearer())
+    url = httpx.URL(server)
+    token = bearer()["Authorization"]
+    request = (
+        f"HEAD /api/alice/tasks/{created.json()['id']} HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {token}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port or 80), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    fields = (line.decode().split(": ", 1) for line in head.split(b"\r\n")[1:])
+    headers = {name.lower(): value for name, value in fields}
+    assert headers["content-length"] == got.headers["content-length"]
+    assert headers["etag"] == got.headers["etag"]
+    assert headers["content-type"] == got.headers["content-type"]
+    assert rest == b""  # the length the GET would send, and not one byte of it

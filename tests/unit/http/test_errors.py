@@ -89,8 +89,8 @@ async def test_unknown_route_is_problem_404(
     assert_problem(response, 404)
 
 
-_TASKS = "GET, POST"
-_TASK = "DELETE, GET, PUT"
+_TASKS = "GET, HEAD, POST"
+_TASK = "DELETE, GET, HEAD, PUT"
 
 
 @pytest.mark.parametrize(
@@ -105,8 +105,10 @@ _TASK = "DELETE, GET, PUT"
         ("POST", "/api/alice/tasks/1/complete", "PATCH"),
         ("PUT", "/api/alice/tasks/1/complete", "PATCH"),
         ("DELETE", "/api/alice/tasks/1/complete", "PATCH"),
-        ("POST", "/api/alice/tags", "GET"),
-        ("POST", "/api/alice/tasks/changes", "DELETE, GET, PUT"),
+        ("POST", "/api/alice/tags", "GET, HEAD"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("PUT", "/readyz", "GET, HEAD"),
+        ("POST", "/api/alice/tasks/changes", "DELETE, GET, HEAD, PUT"),
     ],
 )
 async def test_wrong_method_is_problem_405_allowing_every_method_of_the_path(
