@@ -73,7 +73,8 @@ def _listing(where: TaskFilter, order: SortOrder) -> str:
             where.tags,
             _micros(where.due_before),
             _micros(where.due_after),
-            where.words,
+            # The same search however typed: case and the words' order make no difference to it.
+            sorted({word.casefold() for word in where.words}),
             str(order),
         ]
     )

@@ -77,6 +77,15 @@ def test_a_cursor_is_bound_to_its_user_filter_order_and_key() -> None:
         CursorCodec([b"other key"]).decode(cursor, "alice", EVERYTHING, OLDEST)
 
 
+def test_a_search_cursor_serves_the_same_search_however_typed() -> None:
+    cursor = CODEC.encode("alice", TaskFilter.create(q="milk Straße"), OLDEST, POSITION)
+    for q in ("milk Straße", "MILK STRASSE", "strasse  Milk"):
+        assert CODEC.decode(cursor, "alice", TaskFilter.create(q=q), OLDEST) == POSITION
+    for q in ("milk", "milk bread", "milk Strasse bread"):
+        with pytest.raises(InvalidCursor, match="another filter or sort order"):
+            CODEC.decode(cursor, "alice", TaskFilter.create(q=q), OLDEST)
+
+
 def test_earlier_keys_open_what_they_sealed_and_only_the_first_seals() -> None:
     rotated = CursorCodec([b"new key", b"k" * 32])
     sealed_before = CODEC.encode("alice", EVERYTHING, OLDEST, POSITION)
