@@ -23,7 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH, InvalidCursor, SyncTokenCodec
 from adapters.http.dependencies import CurrentPrincipal, Owner, provided
-from adapters.http.openapi import problems
+from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
 from application.events import ChangeHub, EventStreams, StreamPlace
@@ -97,10 +97,11 @@ async def open_stream(
     response_class=EventSourceResponse,
     responses={
         200: {
+            "headers": {name: HEADERS[name] for name in ("Cache-Control", "X-Accel-Buffering")},
             "description": "`event: change`, `id`: the sync token after it, `data`: one change "
             "of `listChanges` (an `UpsertOut` or a `DeleteOut`) as JSON; a comment line after 10 s "
             "of silence; `event: token_expired` last when the bearer token expires "
-            "(`event: sync_token_expired` if the stream outlives the remembered deletions)"
+            "(`event: sync_token_expired` if the stream outlives the remembered deletions)",
         },
         **problems(400, 401, 403, 410),
     },

@@ -51,6 +51,14 @@ HEADERS: Final[dict[str, dict[str, Any]]] = {
         "description": "The request's id: the client's when sane, else made; in every log line",
         "schema": _STRING,
     },
+    "Cache-Control": {
+        "description": "`no-cache`: no cache holds an event stream",
+        "schema": _STRING,
+    },
+    "X-Accel-Buffering": {
+        "description": "`no`: a proxy such as nginx passes each event on as it comes",
+        "schema": _STRING,
+    },
 }
 
 _PROBLEMS: Final[dict[int, tuple[str, tuple[str, ...]]]] = {

@@ -117,6 +117,7 @@ async def test_last_event_id_resumes_without_loss_or_repeat(served: str) -> None
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             assert response.headers["cache-control"] == "no-cache"
+            assert response.headers["x-accel-buffering"] == "no"
             titles = []
             async for event in events(response):
                 titles.append(event.json["task"]["title"])

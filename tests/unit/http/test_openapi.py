@@ -199,6 +199,8 @@ def test_every_header_the_server_sends_is_declared(document: dict[str, Any]) -> 
     listed = paths["/api/{user_id}/tasks"]["get"]["responses"]["200"]["headers"]
     assert {"X-Total-Count", "Link"} <= set(listed)
     assert "Retry-After" in paths["/api/{user_id}/tasks"]["post"]["responses"]["409"]["headers"]
+    streamed = paths["/api/{user_id}/events"]["get"]["responses"]["200"]["headers"]
+    assert {"Cache-Control", "X-Accel-Buffering"} <= set(streamed)
     key = parameter(paths["/api/{user_id}/tasks"]["post"], "Idempotency-Key")["schema"]
     assert (key["type"], key["minLength"], key["maxLength"], key["pattern"]) == (
         "string",
