@@ -250,6 +250,14 @@ class RecentTasks:
         self._tasks.discard((owner, task_id))
 
 
+def _condition_holds(
+    version: int, expected_versions: frozenset[int] | None, refused_versions: frozenset[int]
+) -> bool:
+    return (expected_versions is None or version in expected_versions) and (
+        version not in refused_versions
+    )
+
+
 async def _change(
     repository: TaskRepository,
     recent_tasks: RecentTasks,
@@ -258,6 +266,7 @@ async def _change(
     *,
     change: Callable[[Task], Task],
     expected_versions: frozenset[int] | None,
+    refused_versions: frozenset[int],
 ) -> Task:
     """Let the entity decide, save on the version it started from; again if another save won.
 
@@ -275,7 +284,7 @@ async def _change(
             raise TaskNotFound(task_id)
         if fresh:
             recent_tasks.remember(task)
-        if expected_versions is not None and task.version not in expected_versions:
+        if not _condition_holds(task.version, expected_versions, refused_versions):
             if fresh:
                 raise StaleVersion(task.version)
             continue
@@ -310,11 +319,12 @@ class UpdateTask:
         changes: TaskChanges,
         *,
         expected_versions: frozenset[int] | None = None,
+        refused_versions: frozenset[int] = frozenset(),
     ) -> Task:
         """Return the edited task (one version more).
 
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
-        one of ``expected_versions`` (when given).
+        one of ``expected_versions`` (when given) or is one of ``refused_versions``.
         """
         return await _change(
             self._repository,
@@ -323,6 +333,7 @@ class UpdateTask:
             task_id,
             change=lambda task: task.edit(changes, at=self._clock.now()),
             expected_versions=expected_versions,
+            refused_versions=refused_versions,
         )
 
 
@@ -335,12 +346,17 @@ class CompleteTask:
         self._recent_tasks = recent_tasks
 
     async def execute(
-        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+        self,
+        owner: UserId,
+        task_id: int,
+        *,
+        expected_versions: frozenset[int] | None = None,
+        refused_versions: frozenset[int] = frozenset(),
     ) -> Task:
         """Return the completed task.
 
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
-        one of ``expected_versions`` (when given).
+        one of ``expected_versions`` (when given) or is one of ``refused_versions``.
         """
         return await _change(
             self._repository,
@@ -349,6 +365,7 @@ class CompleteTask:
             task_id,
             change=lambda task: task.complete(at=self._clock.now()),
             expected_versions=expected_versions,
+            refused_versions=refused_versions,
         )
 
 
@@ -360,13 +377,27 @@ class DeleteTask:
         self._recent_tasks = recent_tasks
 
     async def execute(
-        self, owner: UserId, task_id: int, *, expected_versions: frozenset[int] | None = None
+        self,
+        owner: UserId,
+        task_id: int,
+        *,
+        expected_versions: frozenset[int] | None = None,
+        refused_versions: frozenset[int] = frozenset(),
     ) -> None:
         """Delete the task.
 
         Raises ``TaskNotFound`` if there is no such task, ``StaleVersion`` if its version is not
-        one of ``expected_versions`` (when given).
+        one of ``expected_versions`` (when given) or is one of ``refused_versions``.
         """
+        if refused_versions:
+            # "Any version but these" is no list the one-round-trip delete can check: the
+            # current version is read, judged, and then required of the delete.
+            task = await self._repository.get(owner, task_id)
+            if task is None:
+                raise TaskNotFound(task_id)
+            if not _condition_holds(task.version, expected_versions, refused_versions):
+                raise StaleVersion(task.version)
+            expected_versions = frozenset({task.version})
         deleted = await self._repository.delete(owner, task_id, expected_versions=expected_versions)
         self._recent_tasks.forget(owner, task_id)  # deleted is gone, from memory too
         if not deleted:

@@ -48,3 +48,22 @@ def if_none_match_hits(header: str | None, version: int) -> bool:
     if header.strip() == "*":
         return True
     return any(value == str(version) for _, value in _tags(header))
+
+
+def write_conditions(
+    if_match: str | None, if_none_match: str | None
+) -> tuple[frozenset[int] | None, frozenset[int]]:
+    """What a write requires of the current version: (one of these, or any; none of these).
+
+    ``If-None-Match`` on a write is evaluated too (RFC 9110 13.1.2; weak comparison): ``*``
+    holds for no existing task, so it accepts no version; named versions are refused.
+    """
+    expected = if_match_versions(if_match)
+    if if_none_match is None:
+        return expected, frozenset()
+    if if_none_match.strip() == "*":
+        return frozenset(), frozenset()
+    refused = frozenset(int(value) for _, value in _tags(if_none_match) if _is_version(value))
+    if expected is not None:
+        return expected - refused, frozenset()
+    return None, refused

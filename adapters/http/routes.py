@@ -18,7 +18,12 @@ from pydantic import BeforeValidator
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
-from adapters.http.conditional import entity_tag, if_match_versions, if_none_match_hits
+from adapters.http.conditional import (
+    entity_tag,
+    if_match_versions,
+    if_none_match_hits,
+    write_conditions,
+)
 from adapters.http.cursor import CursorCodec, InvalidCursor, SyncTokenCodec
 from adapters.http.dependencies import Owner, TaskId, provided
 from adapters.http.openapi import HEADERS, problems
@@ -47,6 +52,7 @@ from application.tasks import (
     ListTasks,
     UpdateTask,
 )
+from domain.errors import StaleVersion
 from domain.task import Priority, Task
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
@@ -62,6 +68,17 @@ IfMatch = Annotated[
 IfNoneMatch = Annotated[
     str | SkipJsonSchema[None],
     Header(alias="If-None-Match", description="304 while the task still has this ETag"),
+]
+UnlessMatch = Annotated[
+    str | SkipJsonSchema[None],
+    Header(
+        alias="If-None-Match",
+        description="Change the task only if its ETag is none of these (`*`: never); else 412",
+    ),
+]
+ReadIfMatch = Annotated[
+    str | SkipJsonSchema[None],
+    Header(alias="If-Match", description="412 unless the task's ETag is one of these"),
 ]
 _PRINTABLE_ASCII: Final = r"^[\x20-\x7e]+$"
 IdempotencyKey = Annotated[
@@ -257,7 +274,7 @@ async def create_task(
     responses={
         200: _ONE_TASK,
         304: {"description": "`If-None-Match` names the current version", **_ONE_TASK},
-        **problems(401, 403, 404),
+        **problems(401, 403, 404, 412),
     },
 )
 async def get_task(
@@ -265,9 +282,13 @@ async def get_task(
     task_id: TaskId,
     get_task: Annotated[GetTask, Depends(provided("get_task", GetTask))],
     if_none_match: IfNoneMatch = None,
+    if_match: ReadIfMatch = None,
 ) -> Response:
     """The task, with its version as `ETag`; 304 if `If-None-Match` names that version."""
     task = await get_task.execute(owner, task_id)
+    expected = if_match_versions(if_match)
+    if expected is not None and task.version not in expected:  # RFC 9110 13.2.2: before 304
+        raise StaleVersion(task.version)
     if if_none_match_hits(if_none_match, task.version):
         return Response(status_code=304, headers={"ETag": entity_tag(task.version)})
     return _task_response(task)
@@ -285,14 +306,14 @@ async def update_task(
     task_id: TaskId,
     body: TaskUpdate,
     update_task: Annotated[UpdateTask, Depends(provided("update_task", UpdateTask))],
+    *,
     if_match: IfMatch = None,
+    if_none_match: UnlessMatch = None,
 ) -> Response:
     """Fields left out keep their value; every update adds one to `version`."""
+    expected, refused = write_conditions(if_match, if_none_match)
     task = await update_task.execute(
-        owner,
-        task_id,
-        body.changes,
-        expected_versions=if_match_versions(if_match),
+        owner, task_id, body.changes, expected_versions=expected, refused_versions=refused
     )
     return _task_response(task)
 
@@ -309,10 +330,12 @@ async def complete_task(
     task_id: TaskId,
     complete_task: Annotated[CompleteTask, Depends(provided("complete_task", CompleteTask))],
     if_match: IfMatch = None,
+    if_none_match: UnlessMatch = None,
 ) -> Response:
     """Completing a complete task changes nothing and still succeeds."""
+    expected, refused = write_conditions(if_match, if_none_match)
     task = await complete_task.execute(
-        owner, task_id, expected_versions=if_match_versions(if_match)
+        owner, task_id, expected_versions=expected, refused_versions=refused
     )
     return _task_response(task)
 
@@ -330,9 +353,11 @@ async def delete_task(
     task_id: TaskId,
     delete_task: Annotated[DeleteTask, Depends(provided("delete_task", DeleteTask))],
     if_match: IfMatch = None,
+    if_none_match: UnlessMatch = None,
 ) -> Response:
     """Afterwards the task is gone (404)."""
-    await delete_task.execute(owner, task_id, expected_versions=if_match_versions(if_match))
+    expected, refused = write_conditions(if_match, if_none_match)
+    await delete_task.execute(owner, task_id, expected_versions=expected, refused_versions=refused)
     return Response(status_code=204)
 
 

@@ -172,3 +172,86 @@ async def test_if_none_match_never_reveals_another_users_task(client: httpx.Asyn
         f"/api/alice/tasks/{other['id']}", headers={**bearer(), "If-None-Match": "*"}
     )
     assert_problem(response, 404, "task_not_found")
+
+
+def _unless(value: str) -> dict[str, str]:
+    return {**bearer(), "If-None-Match": value}
+
+
+async def _write(
+    client: httpx.AsyncClient, method: str, task_id: int, headers: dict[str, str]
+) -> httpx.Response:
+    path = f"/api/alice/tasks/{task_id}" + ("/complete" if method == "PATCH" else "")
+    body = {"title": "overwritten"} if method == "PUT" else None
+    return await client.request(method, path, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("if_none_match", ["*", '"1"', 'W/"1"', '"7", "1"'])
+async def test_a_write_refused_by_if_none_match_is_412_and_changes_nothing(
+    client: httpx.AsyncClient, rows: Rows, method: str, if_none_match: str
+) -> None:
+    task = await create(client, title="original")
+
+    response = await _write(client, method, task["id"], _unless(if_none_match))
+
+    assert_problem(response, 412, "precondition_failed")
+    assert response.headers["etag"] == '"1"'
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert (stored["title"], stored["completed"], stored["version"]) == ("original", False, 1)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_a_write_whose_version_if_none_match_does_not_name_goes_through(
+    client: httpx.AsyncClient, rows: Rows, method: str
+) -> None:
+    task = await create(client, title="original")
+
+    response = await _write(client, method, task["id"], _unless('"2", "3"'))
+
+    assert response.status_code == (204 if method == "DELETE" else 200), response.text
+    stored = await rows.get(task["id"])
+    if method == "DELETE":
+        assert stored is None
+    else:
+        assert stored is not None
+        assert stored["version"] == 2
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_if_none_match_on_a_missing_task_is_404(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    other = await create(client, user="bob")
+
+    response = await _write(client, method, other["id"], _unless('"2"'))
+
+    assert_problem(response, 404, "task_not_found")
+
+
+async def test_if_match_and_if_none_match_must_both_hold(
+    client: httpx.AsyncClient, rows: Rows
+) -> None:
+    task = await create(client, title="original")
+    both = {**bearer(), "If-Match": '"1"', "If-None-Match": '"1"'}
+
+    response = await _write(client, "PUT", task["id"], both)
+
+    assert_problem(response, 412, "precondition_failed")
+    stored = await rows.get(task["id"])
+    assert stored is not None
+    assert stored["version"] == 1
+
+
+async def test_get_with_if_match_naming_another_version_is_412(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client)
+    path = f"/api/alice/tasks/{task['id']}"
+
+    stale = await client.get(path, headers={**with_if_match('"2"'), "If-None-Match": '"1"'})
+    assert_problem(stale, 412, "precondition_failed")  # If-Match is judged before If-None-Match
+    assert stale.headers["etag"] == '"1"'
+    assert (await client.get(path, headers=with_if_match('"1"'))).status_code == 200
+    assert (await client.get(path, headers=with_if_match("*"))).status_code == 200
