@@ -357,6 +357,15 @@ def _port(raw: str) -> int:
     return value
 
 
+def _user_id(raw: str) -> str:
+    # What the API takes: the token rule, and a path segment ("/" would split it).
+    if not is_valid_user_id(raw) or "/" in raw:
+        raise argparse.ArgumentTypeError(
+            "must be 1-255 characters, without surrounding spaces, control characters or '/'"
+        )
+    return raw
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -405,7 +414,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     expire.add_argument("--yes", action="store_true", help="confirm")
     token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
-    token.add_argument("--sub", required=True, help="the user id")
+    token.add_argument("--sub", required=True, type=_user_id, help="the user id")
     token.add_argument(
         "--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default: 3600)"
     )

@@ -40,6 +40,21 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _is_origin(text: str) -> bool:
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018  # raises on a port out of range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and text == f"{parts.scheme}://{parts.netloc}"
+        and "@" not in parts.netloc
+        and text == text.lower()
+    )
+
+
 class Settings(BaseSettings):
     """Every variable of the contract (API.md, "Running it"), plus pool tuning."""
 
@@ -122,6 +137,19 @@ class Settings(BaseSettings):
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError("must be an http:// or https:// URL")
             return value.strip()
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A browser sends its origin as scheme://host[:port], which CORS compares as text: a
+        # trailing slash or a path would match no request, silently.
+        for origin in value:
+            if not _is_origin(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] in lower case, "
+                    "without a path or a trailing slash (e.g. https://app.example.com)"
+                )
         return value
 
     @field_validator("jwt_algorithms")

@@ -93,6 +93,17 @@ BAD_CONFIGURATIONS: list[tuple[dict[str, str], str]] = [
         {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "RATE_LIMIT_IP_RPS": "0.0001"},
         "RATE_LIMIT_IP_RPS",
     ),
+    *(
+        ({"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "CORS_ORIGINS": origins}, "CORS_ORIGINS")
+        for origins in (
+            "https://app.example.com/",  # the trailing slash no browser sends
+            "https://app.example.com,app.example.com",
+            "https://App.example.com",
+            "https://app.example.com/login",
+            "https://app.example.com:99999",
+            "file:///tmp",
+        )
+    ),
 ]
 
 
@@ -192,6 +203,19 @@ def test_token_with_only_a_jwks_says_it_needs_the_shared_secret(
     assert len(lines) == 1, err
     assert "JWT_SECRET" in lines[0]
     assert "JWT_JWKS_URL" in lines[0]
+
+
+@pytest.mark.parametrize("sub", ["", " bob", "bob\n", "a/b", "x" * 256])
+def test_token_refuses_a_user_id_the_api_would_refuse(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sub: str
+) -> None:
+    environment.setenv("JWT_SECRET", SECRET)
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["token", "--sub", sub])
+
+    assert exited.value.code == 2
+    assert "--sub" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("ttl", ["0", "-5", "soon"])
