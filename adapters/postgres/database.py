@@ -66,6 +66,18 @@ _REFUSED: Final = (
     asyncpg.exceptions.ReadOnlySQLTransactionError,
     asyncpg.exceptions.TransactionRollbackError,
 )
+_NOT_MIGRATED: Final = (
+    asyncpg.exceptions.UndefinedTableError,
+    asyncpg.exceptions.UndefinedFunctionError,
+)
+
+
+def _refused(error: Exception) -> StorageUnavailable:
+    # What the log says, for an operator: with the likely remedy when tables or functions lack.
+    hint = " (not migrated? run `taskapi migrate`)" if isinstance(error, _NOT_MIGRATED) else ""
+    return StorageUnavailable(f"the database refused: {error}{hint}")
+
+
 # Any error while a connection opens: no statement has run. Neon's proxy reports a compute it
 # cannot wake as an ErrorResponse (SQLSTATE XX000), which asyncpg raises as a server error.
 _OPENING: Final[tuple[type[BaseException], ...]] = (*UNAVAILABLE, asyncpg.PostgresError)
@@ -194,7 +206,7 @@ class Database:
             try:
                 return await conn.fetch(query, *args)
             except _REFUSED as error:
-                raise StorageUnavailable(f"the database refused: {error}") from error
+                raise _refused(error) from error
 
     @asynccontextmanager
     async def transaction(self, begin: str) -> AsyncIterator[PoolConnectionProxy[Any]]:
@@ -213,7 +225,7 @@ class Database:
                     await conn.execute(begin)
                     yield conn
                 except _REFUSED as error:
-                    raise StorageUnavailable(f"the database refused: {error}") from error
+                    raise _refused(error) from error
             except UNAVAILABLE as error:
                 if isinstance(error, TimeoutError):
                     await _roll_back(conn)  # once the statement's cancellation is answered
