@@ -1,4 +1,4 @@
-"""Event streams counted across replicas: each open stream holds a lease in ``task_streams``.
+"""Event streams counted across replicas: each open stream holds a lease in task_streams.
 
 Revision ID: 0011
 Revises: 0010
