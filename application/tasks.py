@@ -297,11 +297,17 @@ async def _change(
         if saved is not None:
             recent_tasks.remember(saved)
             return saved
-        # Another save won: wait a random while (exponential backoff, full jitter), so that the
-        # writers of one task spread out and take turns instead of colliding again.
-        longest = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2**attempt)
-        await asyncio.sleep(random.uniform(0, longest))  # noqa: S311  # spreading, not secrecy
+        await _pause(attempt)
     raise WriteContention()
+
+
+async def _pause(attempt: int) -> None:
+    """Wait a random while after another write won (exponential backoff, full jitter).
+
+    So the writers of one task spread out and take turns instead of colliding again.
+    """
+    longest = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2**attempt)
+    await asyncio.sleep(random.uniform(0, longest))  # noqa: S311  # spreading, not secrecy
 
 
 class UpdateTask:
@@ -390,15 +396,38 @@ class DeleteTask:
         one of ``expected_versions`` (when given) or is one of ``refused_versions``.
         """
         if refused_versions:
-            # "Any version but these" is no list the one-round-trip delete can check: the
-            # current version is read, judged, and then required of the delete.
-            task = await self._repository.get(owner, task_id)
-            if task is None:
-                raise TaskNotFound(task_id)
-            if not _condition_holds(task.version, expected_versions, refused_versions):
-                raise StaleVersion(task.version)
-            expected_versions = frozenset({task.version})
+            await self._delete_unless(owner, task_id, expected_versions, refused_versions)
+            return
         deleted = await self._repository.delete(owner, task_id, expected_versions=expected_versions)
         self._recent_tasks.forget(owner, task_id)  # deleted is gone, from memory too
         if not deleted:
             raise TaskNotFound(task_id)
+
+    async def _delete_unless(
+        self,
+        owner: UserId,
+        task_id: int,
+        expected_versions: frozenset[int] | None,
+        refused_versions: frozenset[int],
+    ) -> None:
+        # "Any version but these" is no list the one-round-trip delete can check: the current
+        # version is read, judged, and required of the delete; a write in between means again.
+        for attempt in range(SAVE_ATTEMPTS):
+            task = await self._repository.get(owner, task_id)
+            if task is None:
+                self._recent_tasks.forget(owner, task_id)
+                raise TaskNotFound(task_id)
+            if not _condition_holds(task.version, expected_versions, refused_versions):
+                raise StaleVersion(task.version)
+            try:
+                deleted = await self._repository.delete(
+                    owner, task_id, expected_versions=frozenset({task.version})
+                )
+            except StaleVersion:
+                await _pause(attempt)
+                continue
+            self._recent_tasks.forget(owner, task_id)
+            if not deleted:
+                raise TaskNotFound(task_id)
+            return
+        raise WriteContention()

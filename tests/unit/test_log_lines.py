@@ -50,13 +50,23 @@ def test_a_record_is_one_json_line_with_level_logger_time_and_request_id(
     assert str(line["time"]).endswith("+00:00")
 
 
-def test_a_lone_surrogate_still_gives_its_line(stdout: io.StringIO) -> None:
-    logging.getLogger("taskapi.security").warning("refused", extra={"subject": "a\ud800b"})
+def test_a_lone_surrogate_still_gives_its_line_in_the_same_form(stdout: io.StringIO) -> None:
+    logger = logging.getLogger("taskapi.security")
+    logger.warning("refused", extra={"subject": "ab", "raw": b"\x00\xff"})
+    logger.warning("refused", extra={"subject": "a\ud800b", "raw": b"\x00\xff"})
+
+    usual, fallback = _lines(stdout)
+    assert fallback["subject"] == "a\ud800b"  # escaped by the stdlib encoder, read back as written
+    assert fallback["raw"] == usual["raw"]
+    assert str(fallback["time"])[10] == str(usual["time"])[10] == "T"  # ISO 8601 both
+    assert "Logging error" not in stdout.getvalue()
+
+
+def test_a_stack_asked_for_is_written(stdout: io.StringIO) -> None:
+    logging.getLogger("taskapi").warning("where", stack_info=True)
 
     (line,) = _lines(stdout)
-    assert line["message"] == "refused"
-    assert line["subject"] == "a\ud800b"  # escaped by the stdlib encoder, read back as written
-    assert "Logging error" not in stdout.getvalue()
+    assert "Stack (most recent call last)" in str(line["stack_info"])
 
 
 def test_an_exception_is_written_as_its_traceback(stdout: io.StringIO) -> None:

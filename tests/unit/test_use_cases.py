@@ -16,7 +16,7 @@ from application.tasks import (
     UpdateTask,
 )
 from domain.errors import AccessDenied, InvalidTask, StaleVersion, TaskNotFound
-from domain.task import TaskChanges, UserId
+from domain.task import Task, TaskChanges, UserId
 from tests.fakes import FakeClock, FakeTaskRepository, FakeTokenVerifier
 
 ALICE = UserId("alice")
@@ -230,3 +230,45 @@ async def test_writes_honour_expected_versions(
         ALICE, task.id, expected_versions=frozenset({1})
     )
     assert done.version == 2
+
+
+async def test_delete_unless_a_version_reads_again_when_a_write_comes_between(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
+    update = UpdateTask(repository, clock, RecentTasks())
+    get = repository.get
+    writes_between = 2
+
+    async def get_then_another_write(owner: UserId, task_id: int) -> Task | None:
+        # As if a PUT committed right after each read: the delete misses that version.
+        nonlocal writes_between
+        seen = await get(owner, task_id)
+        if writes_between:
+            writes_between -= 1
+            await update.execute(ALICE, task.id, TaskChanges.create(title=f"w{writes_between}"))
+        return seen
+
+    repository.get = get_then_another_write  # type: ignore[method-assign]  # the race, staged
+
+    await DeleteTask(repository, RecentTasks()).execute(
+        ALICE, task.id, refused_versions=frozenset({99})
+    )
+
+    assert repository.tasks == {}  # the condition held for every version: deleted, not 412
+
+
+async def test_delete_unless_the_current_version_is_refused_and_kept(
+    repository: FakeTaskRepository, clock: FakeClock
+) -> None:
+    task = (await CreateTask(repository, clock).execute(ALICE, title="t")).task
+
+    with pytest.raises(StaleVersion):
+        await DeleteTask(repository, RecentTasks()).execute(
+            ALICE, task.id, refused_versions=frozenset({1})
+        )
+    with pytest.raises(StaleVersion):  # If-Match and If-None-Match: both must hold
+        await DeleteTask(repository, RecentTasks()).execute(
+            ALICE, task.id, expected_versions=frozenset({1}), refused_versions=frozenset({1})
+        )
+    assert task.id in repository.tasks
