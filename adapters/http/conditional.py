@@ -26,6 +26,11 @@ def entity_tag(version: int) -> str:
     return f'"{version}"'
 
 
+def _names_any(header: str) -> bool:
+    # "*" is a header of its own, but may come joined to tags from another line: it still counts.
+    return any(item.strip() == "*" for item in header.split(","))
+
+
 def _tags(header: str) -> list[tuple[bool, str]]:
     return [(weak == "W/", value) for weak, value in _ENTITY_TAG.findall(header)]
 
@@ -45,7 +50,7 @@ def if_none_match_hits(header: str | None, version: int) -> bool:
     """Whether ``If-None-Match`` names this version (weak comparison, RFC 9110 13.1.2)."""
     if header is None:
         return False
-    if header.strip() == "*":
+    if _names_any(header):
         return True
     return any(value == str(version) for _, value in _tags(header))
 
@@ -61,7 +66,7 @@ def write_conditions(
     expected = if_match_versions(if_match)
     if if_none_match is None:
         return expected, frozenset()
-    if if_none_match.strip() == "*":
+    if _names_any(if_none_match):
         return frozenset(), frozenset()
     refused = frozenset(int(value) for _, value in _tags(if_none_match) if _is_version(value))
     if expected is not None:

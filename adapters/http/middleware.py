@@ -1,7 +1,8 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput and breaks contextvars).
 
 ``RequestEdgeMiddleware`` is the outermost layer and does, with one ``send`` wrapper, what every
-request needs: its id, its timing, access log and metrics, and the last-resort 500.
+request needs: its id, its timing, access log and metrics, conditional headers' lines joined, and
+the last-resort 500.
 ``BodySizeLimitMiddleware`` and ``InternalErrorMiddleware`` sit inside the CORS layer, so that a
 413 or a 500 still carries CORS headers and a browser can read it.
 """
@@ -29,6 +30,22 @@ from adapters.http.schemas import MAX_BODY_BYTES, ProblemCode
 access_log = logging.getLogger("taskapi.access")
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# Lists of entity tags, which a client or proxy may split over several lines (RFC 9110 5.3).
+_TAG_LISTS = frozenset({b"if-match", b"if-none-match"})
+
+
+def _joined_tag_lists(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | None:
+    """Each tag list on one line, when one came on several (FastAPI reads a header's first)."""
+    names = [name for name, _ in headers if name in _TAG_LISTS]
+    if len(names) == len(set(names)):
+        return None
+    joined: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in _TAG_LISTS:
+            joined[name] = joined[name] + b", " + value if name in joined else value
+    return [(name, value) for name, value in headers if name not in _TAG_LISTS] + list(
+        joined.items()
+    )
 
 
 class RequestEdgeMiddleware:
@@ -50,6 +67,8 @@ class RequestEdgeMiddleware:
             # Unique, not secret: no system call for it on every request.
             request_id = f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
+        if (joined := _joined_tag_lists(scope["headers"])) is not None:
+            scope = {**scope, "headers": joined}
         id_header = (b"x-request-id", request_id.encode("ascii"))
         status = 0
 
