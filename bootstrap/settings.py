@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -40,19 +42,29 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+_HOST_NAME: Final = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
 def _is_origin(text: str) -> bool:
-    parts = urlsplit(text)
+    """Whether ``text`` is an origin exactly as a browser sends it (RFC 6454 serialisation)."""
     try:
-        parts.port  # noqa: B018  # raises on a port out of range
-    except ValueError:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a port out of range, an unclosed [IPv6
         return False
-    return (
-        parts.scheme in {"http", "https"}
-        and bool(parts.hostname)
-        and text == f"{parts.scheme}://{parts.netloc}"
-        and "@" not in parts.netloc
-        and text == text.lower()
-    )
+    hostname = parts.hostname or ""
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(hostname):
+            return False  # an IDN in its ASCII form; no wildcard, escape or space
+        shown = hostname
+    else:
+        shown = f"[{address.compressed}]" if address.version == 6 else address.compressed  # noqa: PLR2004  # IPv6
+    default = port is None or port == _DEFAULT_PORTS.get(parts.scheme)
+    canonical = f"{parts.scheme}://{shown}" + ("" if default else f":{port}")
+    return parts.scheme in _DEFAULT_PORTS and text == canonical
 
 
 class Settings(BaseSettings):
@@ -144,11 +156,14 @@ class Settings(BaseSettings):
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         # A browser sends its origin as scheme://host[:port], which CORS compares as text: a
         # trailing slash or a path would match no request, silently.
+        if value == ("*",):
+            return value  # any origin: bearer tokens, not cookies, carry the caller
         for origin in value:
             if not _is_origin(origin):
                 raise ValueError(
-                    f"{origin!r} is not an origin: scheme://host[:port] in lower case, "
-                    "without a path or a trailing slash (e.g. https://app.example.com)"
+                    f"{origin!r} is not an origin as browsers send it: scheme://host[:port] in "
+                    "lower case, no default port, path or trailing slash, a host name in its "
+                    "ASCII form (e.g. https://app.example.com); or * alone for any origin"
                 )
         return value
 

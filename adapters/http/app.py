@@ -203,7 +203,7 @@ def build_app(
         app.add_middleware(
             ProblemCORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",

@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from bootstrap import cli
+from bootstrap.settings import Settings
 from tests.tokens import SECRET
 
 GOOD_URL = "postgresql://u@127.0.0.1:1/db"
@@ -101,6 +102,10 @@ BAD_CONFIGURATIONS: list[tuple[dict[str, str], str]] = [
             "https://App.example.com",
             "https://app.example.com/login",
             "https://app.example.com:99999",
+            "https://app.example.com:443",  # browsers leave the default port out
+            "https://*.example.com",
+            "https://bücher.example",  # browsers send xn--bcher-kva.example
+            "*,https://app.example.com",
             "file:///tmp",
         )
     ),
@@ -203,6 +208,21 @@ def test_token_with_only_a_jwks_says_it_needs_the_shared_secret(
     assert len(lines) == 1, err
     assert "JWT_SECRET" in lines[0]
     assert "JWT_JWKS_URL" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "https://app.example.com",
+        "http://localhost:5173,https://app.example.com:8443",
+        "http://[::1]:3000",
+        "http://127.0.0.1:8080",
+        "https://xn--bcher-kva.example",
+        "*",
+    ],
+)
+def test_origins_as_browsers_send_them_are_taken(origins: str) -> None:
+    assert ",".join(Settings(_env_file=None, cors_origins=origins).cors_origins) == origins
 
 
 @pytest.mark.parametrize("sub", ["", " bob", "bob\n", "a/b", "x" * 256])

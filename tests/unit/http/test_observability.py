@@ -241,3 +241,21 @@ async def test_a_client_leaving_an_event_stream_is_not_an_error() -> None:
 async def test_a_bug_after_the_response_started_still_reaches_the_server(error: Exception) -> None:
     with pytest.raises(type(error)):
         await _call(_streams_then_raises(error))
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+async def test_a_preflight_allows_every_method_the_api_answers(
+    app_factory: Callable[..., FastAPI], method: str
+) -> None:
+    async with custom_client(app_factory, cors_origins=(ORIGIN,)) as http:
+        allowed = await http.options(
+            "/api/alice/tasks",
+            headers={
+                "Origin": ORIGIN,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+
+    assert allowed.status_code == 200, allowed.text
+    assert method in allowed.headers["access-control-allow-methods"]
