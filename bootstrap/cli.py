@@ -358,10 +358,12 @@ def _port(raw: str) -> int:
 
 
 def _user_id(raw: str) -> str:
-    # What the API takes: the token rule, and a path segment ("/" would split it).
-    if not is_valid_user_id(raw) or "/" in raw:
+    # What the API takes: the token rule, and a path segment ("/" would split it, and clients
+    # resolve "." and ".." away).
+    if not is_valid_user_id(raw) or "/" in raw or raw in {".", ".."}:
         raise argparse.ArgumentTypeError(
-            "must be 1-255 characters, without surrounding spaces, control characters or '/'"
+            "must be 1-255 characters, without surrounding spaces, control characters or '/',"
+            " and not . or .."
         )
     return raw
 

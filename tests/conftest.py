@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -23,6 +24,11 @@ from adapters.postgres.migrate import upgrade
 from tests.database import create_database, drop_database, postgres_server
 from tests.pgbouncer import PgBouncer
 from tests.pgbouncer import pgbouncer as run_pgbouncer
+
+# No deadline on property tests: timing is the benchmarks' to measure, never the suite's to
+# assert (a loaded machine once made one miss hypothesis' default 200 ms).
+settings.register_profile("taskapi", deadline=None)
+settings.load_profile("taskapi")
 
 
 @pytest.fixture(scope="session")

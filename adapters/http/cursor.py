@@ -74,7 +74,9 @@ def _listing(where: TaskFilter, order: SortOrder) -> str:
             _micros(where.due_before),
             _micros(where.due_after),
             # The same search however typed: case and the words' order make no difference to it.
-            sorted({word.casefold() for word in where.words}),
+            # Folded as the search folds them (lower case, then ς as σ and ß as ss): casefold
+            # would fold more (µ and μ, ﬁ and fi), which the search tells apart.
+            sorted({word.lower().replace("ς", "σ").replace("ß", "ss") for word in where.words}),
             str(order),
         ]
     )

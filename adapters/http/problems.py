@@ -252,10 +252,14 @@ async def _task_not_found(request: Request, error: Exception) -> Response:
 
 async def _stale_version(request: Request, error: Exception) -> Response:
     assert isinstance(error, StaleVersion)  # noqa: S101  # registered for this type only
+    if "if-match" in request.headers:  # judged first, and by far the usual one
+        detail = "The task has changed since you read it (If-Match is stale)."
+    else:
+        detail = "The task is at a version If-None-Match names."
     return problem(
         412,
         ProblemCode.PRECONDITION_FAILED,
-        "The task has changed since you read it (If-Match is stale).",
+        detail,
         headers={"ETag": entity_tag(error.current_version)},
     )
 

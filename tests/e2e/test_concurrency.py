@@ -195,7 +195,8 @@ async def test_a_write_refused_by_if_none_match_is_412_and_changes_nothing(
 
     response = await _write(client, method, task["id"], _unless(if_none_match))
 
-    assert_problem(response, 412, "precondition_failed")
+    problem = assert_problem(response, 412, "precondition_failed")
+    assert problem["detail"] == "The task is at a version If-None-Match names."
     assert response.headers["etag"] == '"1"'
     stored = await rows.get(task["id"])
     assert stored is not None

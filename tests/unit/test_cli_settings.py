@@ -225,7 +225,7 @@ def test_origins_as_browsers_send_them_are_taken(origins: str) -> None:
     assert ",".join(Settings(_env_file=None, cors_origins=origins).cors_origins) == origins
 
 
-@pytest.mark.parametrize("sub", ["", " bob", "bob\n", "a/b", "x" * 256])
+@pytest.mark.parametrize("sub", ["", " bob", "bob\n", "a/b", ".", "..", "x" * 256])
 def test_token_refuses_a_user_id_the_api_would_refuse(
     environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sub: str
 ) -> None:
