@@ -97,7 +97,7 @@ async def open_stream(
     response_class=EventSourceResponse,
     responses={
         200: {
-            "headers": {name: HEADERS[name] for name in ("Cache-Control", "X-Accel-Buffering")},
+            "headers": {"X-Accel-Buffering": HEADERS["X-Accel-Buffering"]},
             "description": "`event: change`, `id`: the sync token after it, `data`: one change "
             "of `listChanges` (an `UpsertOut` or a `DeleteOut`) as JSON; a comment line after 10 s "
             "of silence; `event: token_expired` last when the bearer token expires "

@@ -30,6 +30,9 @@ from adapters.http.schemas import MAX_BODY_BYTES, ProblemCode
 access_log = logging.getLogger("taskapi.access")
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# A user's data: no shared cache may keep it (whatever it makes of Authorization), and a browser
+# asks again (If-None-Match) before it reuses what it kept.
+_PRIVATE = (b"cache-control", b"private, no-cache")
 # Lists of entity tags, which a client or proxy may split over several lines (RFC 9110 5.3).
 _TAG_LISTS = frozenset({b"if-match", b"if-none-match"})
 
@@ -70,13 +73,17 @@ class RequestEdgeMiddleware:
         if (joined := _joined_tag_lists(scope["headers"])) is not None:
             scope = {**scope, "headers": joined}
         id_header = (b"x-request-id", request_id.encode("ascii"))
+        private = scope["path"].startswith("/api/")
         status = 0
 
         async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = [*message.get("headers", ()), id_header]
+                if private and not any(name == b"cache-control" for name, _ in headers):
+                    headers.append(_PRIVATE)
+                message["headers"] = headers
             await send(message)
 
         self.metrics.in_flight.inc()

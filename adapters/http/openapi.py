@@ -52,7 +52,8 @@ HEADERS: Final[dict[str, dict[str, Any]]] = {
         "schema": _STRING,
     },
     "Cache-Control": {
-        "description": "`no-cache`: no cache holds an event stream",
+        "description": "`private, no-cache` (the event stream: `no-cache`): no shared cache "
+        "keeps a user's data, and a browser revalidates (ETag) before reusing it",
         "schema": _STRING,
     },
     "X-Accel-Buffering": {
@@ -209,7 +210,7 @@ def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
         bearer: list[dict[str, list[str]]] = [{"bearer": []}]
         schema["security"] = bearer
         components = schema.setdefault("components", {})
-        for path in schema["paths"].values():
+        for route, path in schema["paths"].items():
             for operation in path.values():
                 # Secured routes say so through their bearer dependency: the root says it once.
                 if operation.pop("security", None) != bearer:
@@ -217,7 +218,10 @@ def openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses = operation["responses"]
                 responses.pop("422", None)
                 for response in responses.values():
-                    response.setdefault("headers", {})["X-Request-ID"] = HEADERS["X-Request-ID"]
+                    declared = response.setdefault("headers", {})
+                    declared["X-Request-ID"] = HEADERS["X-Request-ID"]
+                    if route.startswith("/api/"):  # adapters.http.middleware: a user's data
+                        declared["Cache-Control"] = HEADERS["Cache-Control"]
                     # FastAPI files a response model under the route's media type (JSON, or the
                     # event stream's); errors are problem+json.
                     content = response.get("content", {})

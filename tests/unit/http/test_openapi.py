@@ -184,6 +184,8 @@ def test_every_header_the_server_sends_is_declared(document: dict[str, Any]) -> 
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
             assert "X-Request-ID" in response["headers"], (method, path, status)
+            if path.startswith("/api/"):
+                assert "Cache-Control" in response["headers"], (method, path, status)
             if status == "401":
                 assert "WWW-Authenticate" in response["headers"]
             if status == "503":
