@@ -7,8 +7,14 @@ from typing import Any, Final
 
 from jose import ExpiredSignatureError, JWTError, jwt
 
-from adapters.jwt.rules import JwtRules, VerifierConfigError, check_form, failure_reason
-from application.errors import AuthenticationFailed, TokenExpired
+from adapters.jwt.rules import (
+    JwtRules,
+    VerifierConfigError,
+    check_form,
+    expiry_failure,
+    failure_reason,
+)
+from application.errors import AuthenticationFailed
 from application.ports import Principal
 
 HMAC_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
@@ -67,8 +73,8 @@ class JoseTokenVerifier:
                 issuer=self._rules.issuer,
                 options=self._options,
             )
-        except ExpiredSignatureError:
-            raise TokenExpired("token has expired") from None
+        except ExpiredSignatureError:  # raised only once the signature is verified
+            raise expiry_failure(jwt.get_unverified_claims(token)) from None
         except AuthenticationFailed:
             raise
         except JWTError as error:

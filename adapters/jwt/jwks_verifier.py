@@ -33,10 +33,11 @@ from adapters.jwt.rules import (
     JwtRules,
     VerifierConfigError,
     check_form,
+    expiry_failure,
     failure_reason,
 )
 from application.auth import MAX_TOKEN_LENGTH
-from application.errors import AuthenticationFailed, TokenExpired
+from application.errors import AuthenticationFailed
 from application.ports import Principal
 
 MAX_JWKS_BYTES: Final = 64 * 1024
@@ -198,8 +199,9 @@ class JwksTokenVerifier:
                 leeway=self._rules.leeway_seconds,
                 options=self._options,
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenExpired("token has expired") from None
+        except jwt.ExpiredSignatureError:  # raised only once the signature is verified
+            verified = jwt.decode(token, options={"verify_signature": False})
+            raise expiry_failure(verified) from None
         except jwt.PyJWTError as error:
             raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeGuard
 
-from application.errors import AuthenticationFailed
+from application.errors import AuthenticationFailed, TokenExpired
 from application.ports import Principal
 from domain.task import UserId
 from domain.text import is_valid_user_id
@@ -49,13 +49,25 @@ class JwtRules:
         if not isinstance(subject, str) or not is_valid_user_id(subject):
             raise AuthenticationFailed(f"claim {self.user_id_claim!r} is not a valid user id")
         expires = claims.get("exp")
-        if (
-            isinstance(expires, bool)
-            or not isinstance(expires, int | float)
-            or not 0 <= expires <= MAX_NUMERIC_DATE
-        ):
+        if not is_numeric_date(expires):
             raise AuthenticationFailed("claim 'exp' is not a NumericDate")
         return Principal(user_id=UserId(subject), expires_at=float(expires) + self.leeway_seconds)
+
+
+def is_numeric_date(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is RFC 7519's NumericDate: a JSON number in range, not a boolean."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and 0 <= value <= MAX_NUMERIC_DATE
+    )
+
+
+def expiry_failure(claims: Mapping[str, object]) -> AuthenticationFailed:
+    """What a library's "expired" means for verified ``claims``: ``exp: true`` reads as 1."""
+    if is_numeric_date(claims.get("exp")):
+        return TokenExpired("token has expired")
+    return AuthenticationFailed("claim 'exp' is not a NumericDate")
 
 
 _COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")

@@ -193,6 +193,15 @@ async def test_bad_claims_are_refused(
         await verifier(server.url).verify(ed_key.sign(payload))
 
 
+@pytest.mark.parametrize("exp", [True, False])
+async def test_a_boolean_exp_is_no_date_rather_than_expired(
+    exp: bool, ed_key: SigningKey, server: JwksServer
+) -> None:
+    with pytest.raises(AuthenticationFailed, match="NumericDate") as refused:
+        await verifier(server.url).verify(ed_key.sign(_claims(exp=exp)))
+    assert not isinstance(refused.value, TokenExpired)
+
+
 async def test_issuer_and_audience_are_checked_when_configured(
     ed_key: SigningKey, server: JwksServer
 ) -> None:

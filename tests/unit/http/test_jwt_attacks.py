@@ -118,6 +118,9 @@ NEW_BAD_TOKENS: dict[str, Callable[[], str]] = {
     "exp null": lambda: _hand_made(claims=_claims(exp=None)),
     "exp NaN": lambda: _hand_made(claims=_claims(exp=float("nan"))),
     "exp a list": lambda: _hand_made(claims=_claims(exp=[int(time.time()) + 3600])),
+    # Python counts a boolean an int: the libraries read true as 1970's second 1, "expired".
+    "exp true": lambda: _hand_made(claims=_claims(exp=True)),
+    "exp false": lambda: _hand_made(claims=_claims(exp=False)),
     # Validly signed, and once a 500: a string of digits (python-jose lets it through) and a
     # number no float can hold.
     "exp a string of digits": lambda: _hand_made(claims=_claims(exp=str(int(time.time()) + 3600))),
