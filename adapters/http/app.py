@@ -27,6 +27,7 @@ from adapters.http.middleware import (
 )
 from adapters.http.observability import HttpMetrics
 from adapters.http.openapi import openapi_builder, problems
+from adapters.http.problem_pages import problem_pages
 from adapters.http.problems import (
     RETRY_AFTER_SECONDS,
     install_problem_handlers,
@@ -129,6 +130,7 @@ def build_app(
     app.include_router(router)
     app.include_router(tags_router)
     app.include_router(events_router)
+    app.include_router(problem_pages)  # where each problem's `type` leads
     install_problem_handlers(app)
 
     @app.get(
@@ -192,6 +194,7 @@ def build_app(
         *router.routes,
         *tags_router.routes,
         *events_router.routes,
+        *problem_pages.routes,
         *(route for route in app.router.routes if isinstance(route, APIRoute)),
     ]
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]  # FastAPI's documented override

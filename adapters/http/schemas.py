@@ -578,7 +578,9 @@ class Problem(BaseModel):
         }
     )
 
-    type: str = Field(description="A URI reference naming the kind of problem")
+    type: str = Field(
+        description="A URI reference naming the kind of problem: a page that describes it"
+    )
     title: str = Field(
         description="A short summary of the problem type, the same for every occurrence"
     )
