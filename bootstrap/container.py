@@ -56,9 +56,6 @@ def _database_options(settings: Settings) -> DatabaseOptions:
     return settings.database()
 
 
-SECURITY_LOG_LINES_PER_SECOND = 20
-"""Refused requests logged in full per second; the rest are counted in one line (see SampledLog)."""
-
 JWKS_REFETCH_MIN_INTERVAL = 30.0
 """At most one JWKS fetch per this many seconds (an unknown ``kid`` asks for one)."""
 JWKS_FETCH_TIMEOUT = 3.0
@@ -212,7 +209,9 @@ class Container(containers.DeclarativeContainer):
     change_source = providers.Singleton(_change_source, settings, database, change_hub)
     rate_limits = providers.Singleton(_rate_limits, settings)
     security_log = providers.Singleton(
-        SampledLog, logging.getLogger("taskapi.security"), per_second=SECURITY_LOG_LINES_PER_SECOND
+        SampledLog,
+        logging.getLogger("taskapi.security"),
+        per_second=settings.provided.security_log_max_per_second,
     )
 
     authenticate = providers.Singleton(Authenticate, verifier=token_verifier)

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     jwt_previous_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    security_log_max_per_second: int = Field(default=0, ge=0, le=1_000_000)
     metrics_token: SecretStr | None = None
     tasks_per_user_max: int = Field(default=10_000, ge=1, le=1_000_000)
     rate_limit_user_rps: float = Field(default=50, ge=0, le=1_000_000)

@@ -64,17 +64,17 @@ class HttpMetrics:
 
 
 class SampledLog:
-    """At most ``per_second`` lines a second on ``logger``; the rest are counted, not written.
+    """At most ``per_second`` lines a second on ``logger`` (0: every line); the rest are counted.
 
-    A flood of refused requests from many addresses (each within its own rate limit) would
-    otherwise be a flood of log lines. What is dropped is reported in one line when the second
-    ends, so the count is never lost.
+    An operator may bound a flood of refused requests from many addresses (each within its own
+    rate limit). What is dropped is reported in one line when the second ends, so the count is
+    never lost.
     """
 
     def __init__(
         self,
         logger: logging.Logger,
-        per_second: int = 20,
+        per_second: int = 0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._logger = logger
@@ -87,6 +87,9 @@ class SampledLog:
 
     def warning(self, message: str, extra: dict[str, object]) -> None:
         """Write the line, unless this second's share is spent; then count it by ``event``."""
+        if not self._per_second:
+            self._logger.warning(message, extra=extra)
+            return
         now = self._now()
         if now - self._window_started >= 1.0:
             self._window_started, self._written = now, 0

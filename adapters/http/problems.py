@@ -88,7 +88,7 @@ def _client(request: Request) -> str | None:
 async def log_security_event(
     request: Request, status: int, reason: str, subject: str | None
 ) -> None:
-    """One structured line per refused request (401/403), sampled. Never the token or the secret."""
+    """One structured line per refused request (401/403). Never the token or the secret."""
     sampled = await _security_log(request)
     sampled.warning(
         "request refused",

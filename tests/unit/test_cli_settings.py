@@ -68,6 +68,10 @@ BAD_CONFIGURATIONS: list[tuple[dict[str, str], str]] = [
     ),
     ({"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "LOG_LEVEL": "CHATTY"}, "LOG_LEVEL"),
     (
+        {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "SECURITY_LOG_MAX_PER_SECOND": "-1"},
+        "SECURITY_LOG_MAX_PER_SECOND",
+    ),
+    (
         {"DATABASE_URL": GOOD_URL, "JWT_SECRET": SECRET, "DATABASE_POOLER": "session"},
         "DATABASE_POOLER",
     ),

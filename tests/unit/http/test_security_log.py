@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 
 from adapters.http.observability import SampledLog
-from bootstrap.container import SECURITY_LOG_LINES_PER_SECOND
 from tests.e2e.helpers import create
 from tests.tokens import OTHER_SECRET, SECRET, make_token
 
@@ -121,26 +120,40 @@ async def test_successful_and_other_failed_requests_write_no_security_record(
     assert [record for record in caplog.records if record.name == SECURITY] == []
 
 
-async def test_a_flood_of_refusals_is_sampled_and_what_was_left_out_is_counted(
-    app_factory: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
-) -> None:
-    # Each bad token from an address of its own, so no per-address limit stops the flood first.
-    app = app_factory(rate_limit_ip_rps=5, rate_limit_ip_burst=1)
+async def _flood(app: FastAPI, refusals: int) -> None:
+    """``refusals`` bad tokens, each from an address of its own (no per-address limit stops it)."""
     bad = {"Authorization": f"Bearer {make_token('alice', secret=OTHER_SECRET)}"}
-    caplog.set_level(logging.INFO, logger=SECURITY)
     statuses = []
-    for n in range(SECURITY_LOG_LINES_PER_SECOND + 15):
+    for n in range(refusals):
         transport = httpx.ASGITransport(app=app, client=(f"198.51.100.{n}", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             statuses.append((await client.get("/api/alice/tasks", headers=bad)).status_code)
     assert set(statuses) == {401}
+
+
+async def test_every_refusal_of_a_flood_is_written_by_default(
+    app_factory: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=SECURITY)
+    await _flood(app_factory(rate_limit_ip_rps=5, rate_limit_ip_burst=1), 60)
     written = [r for r in caplog.records if r.name == SECURITY]
-    assert len(written) == SECURITY_LOG_LINES_PER_SECOND
+    assert [r.getMessage() for r in written] == ["request refused"] * 60
+    assert [getattr(r, "client", None) for r in written] == [f"198.51.100.{n}" for n in range(60)]
+
+
+async def test_a_flood_past_the_operators_cap_is_sampled_and_what_was_left_out_is_counted(
+    app_factory: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_factory(rate_limit_ip_rps=5, rate_limit_ip_burst=1, security_log_max_per_second=20)
+    caplog.set_level(logging.INFO, logger=SECURITY)
+    await _flood(app, 35)
+    written = [r for r in caplog.records if r.name == SECURITY]
+    assert len(written) == 20
     assert {r.getMessage() for r in written} == {"request refused"}
 
     await asyncio.sleep(1.1)  # the second ends: one line reports what was left out
 
-    report = [r for r in caplog.records if r.name == SECURITY][SECURITY_LOG_LINES_PER_SECOND:]
+    report = [r for r in caplog.records if r.name == SECURITY][20:]
     assert [r.getMessage() for r in report] == ["log lines suppressed"]
     assert getattr(report[0], "suppressed", None) == {"auth_failure": 15}
     assert getattr(report[0], "total", None) == 15
