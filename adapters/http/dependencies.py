@@ -2,15 +2,17 @@
 
 FastAPI runs a route's dependencies before it validates its parameters and body, so the contract's
 order of checks holds by construction: 401 (``CurrentPrincipal``), then 403 (``Owner``), then 400
-(typed parameters and body), then 404 (the use case).
+(typed parameters and body), then 404 (the use case). It reads the body before any of them, so
+routes with a body authenticate first (``AuthenticatedFirst``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Final, TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, Final, TypeVar, cast
 
-from fastapi import Depends, Path, Request, Security
+from fastapi import Depends, Path, Request, Response, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
 
@@ -51,6 +53,9 @@ class BearerAuthentication(HTTPBearer):
     """
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # the proven caller, not the raw credentials
+        proven: Principal | None = getattr(request.state, "principal", None)
+        if proven is not None:  # already proven (and counted) before the body was read
+            return proven
         authenticate = await _authenticate(request)
         limits = await _rate_limits(request)
         try:
@@ -62,6 +67,7 @@ class BearerAuthentication(HTTPBearer):
             raise
         request.state.subject = principal.user_id
         limits.per_user.take(principal.user_id)
+        request.state.principal = principal
         return principal
 
 
@@ -84,6 +90,26 @@ current_principal: Final = BearerAuthentication(
     scheme_name="bearer", bearerFormat="JWT", description="A JWT from the auth system"
 )
 CurrentPrincipal = Annotated[Principal, Security(current_principal)]
+
+
+class AuthenticatedFirst(APIRoute):
+    """A route that proves its caller (401, or 429 by the rate limits) before its body is read.
+
+    FastAPI reads and parses a body before it solves any dependency; a caller refused anyway
+    should not make the service wait for, hold and parse up to 64 KiB of it first.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, after ``current_principal`` when the route takes a body."""
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def authenticated_first(request: Request) -> Response:
+            await current_principal(request)
+            return await handler(request)
+
+        return authenticated_first
 
 
 async def owner(

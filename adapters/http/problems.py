@@ -227,7 +227,8 @@ async def _unparsable_body(request: Request) -> Response:
     """The answer to a body that is not JSON at all.
 
     FastAPI parses the body before it runs the route's dependencies; the contract still wants
-    the caller checked first (401 -> 403 -> 400), so they are asked here.
+    the caller checked first (401 -> 403 -> 400), so they are asked here (the caller, proven
+    before the body was read, is not proven or counted twice).
     """
     refused = await _refusal_before_body(request)
     if refused is not None:

@@ -25,7 +25,7 @@ from adapters.http.conditional import (
     write_conditions,
 )
 from adapters.http.cursor import CursorCodec, InvalidCursor, SyncTokenCodec
-from adapters.http.dependencies import Owner, TaskId, provided
+from adapters.http.dependencies import AuthenticatedFirst, Owner, TaskId, provided
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import (
     JSON,
@@ -55,7 +55,7 @@ from application.tasks import (
 from domain.errors import StaleVersion
 from domain.task import Priority, Task
 
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], route_class=AuthenticatedFirst)
 tags_router = APIRouter(prefix="/api/{user_id}/tags", tags=["tasks"])
 
 IfMatch = Annotated[

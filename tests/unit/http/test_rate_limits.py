@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -75,6 +75,74 @@ def limited_count(exposition: str, limit: str) -> float:
             }:
                 return sample.value
     return 0
+
+
+class WatchedBody:
+    """A request body that records how many of its chunks the service asked for."""
+
+    def __init__(self) -> None:
+        self.chunks_read = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in (b'{"title"', b': "t"}'):
+            self.chunks_read += 1
+            yield chunk
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/alice/tasks"), ("PUT", "/api/alice/tasks/1")],
+)
+async def test_a_limited_or_unknown_callers_body_is_never_read(
+    app_factory: Callable[..., FastAPI], repository: FakeTaskRepository, method: str, path: str
+) -> None:
+    app = app_factory(
+        rate_limit_user_rps=0.001,
+        rate_limit_user_burst=1,
+        rate_limit_ip_rps=0.001,
+        rate_limit_ip_burst=1,
+    )
+    bad = {"Authorization": f"Bearer {make_token('alice', secret='x' * 40)}"}
+    json = {"Content-Type": "application/json"}
+    async with client_of(app) as client:
+        spent = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bearer("alice"))
+        unknown = await client.post("/api/alice/tasks", json={"title": "t"}, headers=bad)
+        bodies = {case: WatchedBody() for case in ("user limit", "address limit", "no token")}
+        answers = {
+            "user limit": await client.request(
+                method, path, content=bodies["user limit"], headers=bearer("alice") | json
+            ),
+            "address limit": await client.request(
+                method, path, content=bodies["address limit"], headers=bad | json
+            ),
+        }
+    async with client_of(app, "203.0.113.9") as elsewhere:
+        answers["no token"] = await elsewhere.request(
+            method, path, content=bodies["no token"], headers=json
+        )
+    assert (spent.status_code, unknown.status_code) == (201, 401)
+    assert_problem(answers["user limit"], 429, "rate_limited")
+    assert_problem(answers["address limit"], 429, "rate_limited")
+    assert_problem(answers["no token"], 401, "unauthorized")
+    assert {case: body.chunks_read for case, body in bodies.items()} == dict.fromkeys(bodies, 0)
+    assert len(repository.tasks) == 1
+
+
+async def test_a_body_is_read_once_the_caller_is_proven_and_counted_once(
+    app_factory: Callable[..., FastAPI], repository: FakeTaskRepository
+) -> None:
+    app = app_factory(rate_limit_user_rps=0.001, rate_limit_user_burst=2)
+    headers = bearer("alice") | {"Content-Type": "application/json"}
+    async with client_of(app) as client:
+        body = WatchedBody()
+        created = await client.post("/api/alice/tasks", content=body, headers=headers)
+        second = await client.post("/api/alice/tasks", json={"title": "u"}, headers=headers)
+        third = await client.post("/api/alice/tasks", json={"title": "v"}, headers=headers)
+    assert body.chunks_read == 2
+    assert (created.status_code, created.json()["title"]) == (201, "t")
+    # Two of a burst of two: proving the caller before the body did not take a second token.
+    assert [second.status_code, third.status_code] == [201, 429]
+    assert sorted(task.title for task in repository.tasks.values()) == ["t", "u"]
 
 
 async def test_zero_turns_a_limit_off(app_factory: Callable[..., FastAPI]) -> None:
