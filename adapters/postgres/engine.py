@@ -117,6 +117,14 @@ class DatabaseOptions:
         }
         ssl_mode = _pop_single(query, "sslmode")
         root_cert = _pop_single(query, "sslrootcert")
+        if root_cert == "system":
+            # libpq 16's meaning: the system's trust store, verify-full unless told otherwise,
+            # and any weaker sslmode refused.
+            if ssl_mode not in (None, "verify-full"):
+                raise DatabaseUrlError(
+                    f"sslrootcert=system needs sslmode=verify-full, not {ssl_mode}"
+                )
+            ssl_mode, root_cert = "verify-full", None
         if _pop_single(query, "channel_binding") == "require":
             # libpq would refuse a server that cannot prove it holds the password's secret;
             # asyncpg cannot bind the channel, so it checks the server's certificate instead,

@@ -65,6 +65,23 @@ def test_verify_full_checks_the_hostname() -> None:
     assert context.verify_mode == ssl.CERT_REQUIRED
 
 
+@pytest.mark.parametrize("mode", ["", "sslmode=verify-full&"])
+def test_sslrootcert_system_is_the_system_trust_store_and_verify_full(mode: str) -> None:
+    options = DatabaseOptions.from_url(f"postgresql://u@h/db?{mode}sslrootcert=system")
+    context = options.connect_args["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname is True
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    # The system's roots, not a file named "system".
+    assert context.cert_store_stats() == ssl.create_default_context().cert_store_stats()
+
+
+@pytest.mark.parametrize("mode", ["disable", "prefer", "require", "verify-ca"])
+def test_sslrootcert_system_refuses_a_weaker_sslmode_as_libpq_does(mode: str) -> None:
+    with pytest.raises(DatabaseUrlError, match="sslrootcert=system needs sslmode=verify-full"):
+        DatabaseOptions.from_url(f"postgresql://u@h/db?sslmode={mode}&sslrootcert=system")
+
+
 def test_neon_endpoint_options_become_server_settings() -> None:
     options = DatabaseOptions.from_url(
         "postgres://u:p@h/db?options=endpoint%3Dep-x&application_name=taskapi&connect_timeout=7"
