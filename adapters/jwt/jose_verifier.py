@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from jose import ExpiredSignatureError, JWTError, jwt
+from jose.exceptions import JWTClaimsError
 
 from adapters.jwt.rules import (
     JwtRules,
     VerifierConfigError,
     check_form,
-    expiry_failure,
     failure_reason,
 )
 from application.errors import AuthenticationFailed
@@ -74,7 +74,10 @@ class JoseTokenVerifier:
                 options=self._options,
             )
         except ExpiredSignatureError:  # raised only once the signature is verified
-            raise expiry_failure(jwt.get_unverified_claims(token)) from None
+            raise self._rules.expiry_failure(jwt.get_unverified_claims(token)) from None
+        except JWTClaimsError as error:  # so is this
+            claims = jwt.get_unverified_claims(token)
+            raise self._rules.claims_failure(failure_reason(error), claims) from None
         except AuthenticationFailed:
             raise
         except JWTError as error:

@@ -33,12 +33,20 @@ from adapters.jwt.rules import (
     JwtRules,
     VerifierConfigError,
     check_form,
-    expiry_failure,
     failure_reason,
 )
 from application.auth import MAX_TOKEN_LENGTH
 from application.errors import AuthenticationFailed
 from application.ports import Principal
+
+_CLAIMS_ERRORS: Final = (
+    jwt.ImmatureSignatureError,
+    jwt.InvalidAudienceError,
+    jwt.InvalidIssuedAtError,
+    jwt.InvalidIssuerError,
+    jwt.MissingRequiredClaimError,
+)
+"""PyJWT's refusals of a token's claims, raised only after its signature held."""
 
 MAX_JWKS_BYTES: Final = 64 * 1024
 """A larger key-set response is refused: a real one holds a handful of keys (a few KiB)."""
@@ -201,7 +209,10 @@ class JwksTokenVerifier:
             )
         except jwt.ExpiredSignatureError:  # raised only once the signature is verified
             verified = jwt.decode(token, options={"verify_signature": False})
-            raise expiry_failure(verified) from None
+            raise self._rules.expiry_failure(verified) from None
+        except _CLAIMS_ERRORS as error:  # so are these
+            verified = jwt.decode(token, options={"verify_signature": False})
+            raise self._rules.claims_failure(failure_reason(error), verified) from None
         except jwt.PyJWTError as error:
             raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token

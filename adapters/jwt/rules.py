@@ -45,13 +45,32 @@ class JwtRules:
         ``exp`` is not a NumericDate (RFC 7519: a JSON number; python-jose also lets a string of
         digits through, and a number too large for a float would overflow).
         """
-        subject = claims.get(self.user_id_claim)
-        if not isinstance(subject, str) or not is_valid_user_id(subject):
+        subject = self.subject_of(claims)
+        if subject is None:
             raise AuthenticationFailed(f"claim {self.user_id_claim!r} is not a valid user id")
         expires = claims.get("exp")
         if not is_numeric_date(expires):
-            raise AuthenticationFailed("claim 'exp' is not a NumericDate")
+            raise AuthenticationFailed("claim 'exp' is not a NumericDate", subject=subject)
         return Principal(user_id=UserId(subject), expires_at=float(expires) + self.leeway_seconds)
+
+    def subject_of(self, claims: Mapping[str, object]) -> str | None:
+        """The user that verified ``claims`` name, if it is a usable user id.
+
+        Only ever read from a token whose signature held: a refusal's log names the user then,
+        never one a forger wrote.
+        """
+        subject = claims.get(self.user_id_claim)
+        return subject if isinstance(subject, str) and is_valid_user_id(subject) else None
+
+    def claims_failure(self, reason: str, claims: Mapping[str, object]) -> AuthenticationFailed:
+        """A genuine token refused for a claim (``nbf``, ``aud``, ``iss``, ...), its user known."""
+        return AuthenticationFailed(reason, subject=self.subject_of(claims))
+
+    def expiry_failure(self, claims: Mapping[str, object]) -> AuthenticationFailed:
+        """What a library's "expired" means for verified ``claims``: ``exp: true`` reads as 1."""
+        if is_numeric_date(claims.get("exp")):
+            return TokenExpired("token has expired", subject=self.subject_of(claims))
+        return self.claims_failure("claim 'exp' is not a NumericDate", claims)
 
 
 def is_numeric_date(value: object) -> TypeGuard[int | float]:
@@ -61,13 +80,6 @@ def is_numeric_date(value: object) -> TypeGuard[int | float]:
         and isinstance(value, int | float)
         and 0 <= value <= MAX_NUMERIC_DATE
     )
-
-
-def expiry_failure(claims: Mapping[str, object]) -> AuthenticationFailed:
-    """What a library's "expired" means for verified ``claims``: ``exp: true`` reads as 1."""
-    if is_numeric_date(claims.get("exp")):
-        return TokenExpired("token has expired")
-    return AuthenticationFailed("claim 'exp' is not a NumericDate")
 
 
 _COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")

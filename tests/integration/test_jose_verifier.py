@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,35 @@ async def test_audience_and_issuer_when_configured() -> None:
     ):
         with pytest.raises(AuthenticationFailed):
             await strict.verify(bad)
+
+
+AUD_ISS: dict[str, Any] = {"aud": "taskapi", "iss": "https://auth.example"}
+
+
+@pytest.mark.parametrize(
+    ("token", "subject"),
+    [
+        pytest.param(make_token("alice", ttl=-10, **AUD_ISS), "alice", id="expired"),
+        pytest.param(make_token("alice", nbf=_now() + 600, **AUD_ISS), "alice", id="nbf"),
+        pytest.param(make_token("alice", **(AUD_ISS | {"aud": "other"})), "alice", id="aud"),
+        pytest.param(make_token("alice", **(AUD_ISS | {"iss": "https://x"})), "alice", id="iss"),
+        pytest.param(make_token("alice", exp=True, **AUD_ISS), "alice", id="boolean exp"),
+        pytest.param(make_token("al\u0000ice", ttl=-10, **AUD_ISS), None, id="unusable sub"),
+        pytest.param(
+            make_token("alice", ttl=-10, secret=OTHER_SECRET, **AUD_ISS), None, id="forged"
+        ),
+        pytest.param(
+            unsigned_token({"sub": "alice", "exp": _now() - 10, **AUD_ISS}), None, id="unsigned"
+        ),
+    ],
+)
+async def test_a_refusal_names_the_user_only_when_the_signature_held(
+    token: str, subject: str | None
+) -> None:
+    strict = verifier(audience="taskapi", issuer="https://auth.example")
+    with pytest.raises(AuthenticationFailed) as refused:
+        await strict.verify(token)
+    assert refused.value.subject == subject
 
 
 async def test_audience_is_ignored_when_not_configured() -> None:

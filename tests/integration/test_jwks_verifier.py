@@ -216,6 +216,33 @@ async def test_issuer_and_audience_are_checked_when_configured(
             await strict.verify(bad)
 
 
+@pytest.mark.parametrize(
+    ("claims", "subject"),
+    [
+        ({"exp": int(time.time()) - 10}, "alice"),
+        ({"nbf": int(time.time()) + 600}, "alice"),
+        ({"aud": "https://other.example", "iss": BETTER_AUTH_URL}, "alice"),
+        ({"aud": BETTER_AUTH_URL, "iss": "https://evil.example"}, "alice"),
+        ({"exp": True}, "alice"),
+        ({"sub": "al\nice", "exp": int(time.time()) - 10}, None),
+    ],
+    ids=["expired", "not yet valid", "aud", "iss", "boolean exp", "expired, unusable sub"],
+)
+async def test_a_refusal_names_the_user_only_when_the_signature_held(
+    claims: dict[str, Any], subject: str | None, ed_key: SigningKey, server: JwksServer
+) -> None:
+    strict = verifier(server.url, audience=BETTER_AUTH_URL, issuer=BETTER_AUTH_URL)
+    defaults = {"aud": BETTER_AUTH_URL, "iss": BETTER_AUTH_URL}
+    with pytest.raises(AuthenticationFailed) as refused:
+        await strict.verify(ed_key.sign(_claims(**(defaults | claims))))
+    assert refused.value.subject == subject
+
+    impostor = SigningKey.generate("EdDSA", kid=ed_key.kid)  # the same claims, forged
+    with pytest.raises(AuthenticationFailed) as forged:
+        await strict.verify(impostor.sign(_claims(**(defaults | claims))))
+    assert forged.value.subject is None
+
+
 async def test_issuer_and_audience_are_ignored_when_not_configured(
     ed_key: SigningKey, server: JwksServer
 ) -> None:
