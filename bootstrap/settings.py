@@ -97,9 +97,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     tasks_per_user_max: int = Field(default=10_000, ge=1, le=1_000_000)
     rate_limit_user_rps: float = Field(default=50, ge=0, le=1_000_000)
-    rate_limit_user_burst: int = Field(default=200, ge=1)
+    rate_limit_user_burst: int = Field(default=200, ge=0)
     rate_limit_ip_rps: float = Field(default=5, ge=0, le=1_000_000)
-    rate_limit_ip_burst: int = Field(default=50, ge=1)
+    rate_limit_ip_burst: int = Field(default=50, ge=0)
     forwarded_allow_ips: str = "127.0.0.1"
     docs_enabled: bool = True
 

@@ -38,7 +38,10 @@ class _Bucket:
 
 
 class TokenBuckets:
-    """One bucket per key: ``burst`` tokens at most, refilled at ``rate`` a second (0: no limit)."""
+    """One bucket per key: ``burst`` tokens at most, refilled at ``rate`` a second.
+
+    A rate or a burst of 0 is no limit (the contract's "0 turns it off" names both).
+    """
 
     def __init__(
         self,
@@ -55,7 +58,7 @@ class TokenBuckets:
 
     def take(self, key: str) -> None:
         """Take one token from ``key``'s bucket; raises ``RateLimited`` when there is none."""
-        if self._rate <= 0:
+        if self._rate <= 0 or self._burst <= 0:
             return
         now = self._now()
         bucket = self._buckets.get(key)

@@ -145,8 +145,13 @@ async def test_a_body_is_read_once_the_caller_is_proven_and_counted_once(
     assert sorted(task.title for task in repository.tasks.values()) == ["t", "u"]
 
 
-async def test_zero_turns_a_limit_off(app_factory: Callable[..., FastAPI]) -> None:
-    app = app_factory(rate_limit_user_rps=0, rate_limit_user_burst=1)
+@pytest.mark.parametrize(
+    "off", [{"rate_limit_user_rps": 0, "rate_limit_user_burst": 1}, {"rate_limit_user_burst": 0}]
+)
+async def test_zero_turns_a_limit_off(
+    app_factory: Callable[..., FastAPI], off: dict[str, float]
+) -> None:
+    app = app_factory(**off)
     async with client_of(app) as client:
         statuses = {
             (await client.get("/api/alice/tasks", headers=bearer("alice"))).status_code
