@@ -22,7 +22,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH, InvalidCursor, SyncTokenCodec
-from adapters.http.dependencies import CurrentPrincipal, Owner, provided
+from adapters.http.dependencies import AuthenticatedFirst, CurrentPrincipal, Owner, provided
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
@@ -31,7 +31,9 @@ from application.sync import ChangePage, FeedPosition, SyncTokenExpired
 from application.tasks import ListChanges
 from domain.task import UserId
 
-events_router = APIRouter(prefix="/api/{user_id}/events", tags=["sync"])
+events_router = APIRouter(
+    prefix="/api/{user_id}/events", tags=["sync"], route_class=AuthenticatedFirst
+)
 
 PAGE: Final = 100
 HEARTBEAT: Final = 10.0

@@ -56,7 +56,9 @@ from domain.errors import StaleVersion
 from domain.task import Priority, Task
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], route_class=AuthenticatedFirst)
-tags_router = APIRouter(prefix="/api/{user_id}/tags", tags=["tasks"])
+tags_router = APIRouter(
+    prefix="/api/{user_id}/tags", tags=["tasks"], route_class=AuthenticatedFirst
+)
 
 IfMatch = Annotated[
     str | SkipJsonSchema[None],

