@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, Final, TypeVar, cast
 
 from fastapi import Depends, Path, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BeforeValidator
@@ -127,6 +128,30 @@ async def owner(
 
 
 Owner = Annotated[UserId, Depends(owner)]
+
+
+def one_value_each(*names: str) -> Callable[..., Awaitable[None]]:
+    """A dependency: 400 when one of these query parameters comes twice with different values.
+
+    Starlette keeps the last of a repeated key, and which one the client meant is a guess; the same
+    value twice (a client appending what a `Link` already holds) is no ambiguity. It depends on
+    ``owner``, so the 401 and 403 still come first.
+    """
+
+    async def one_value(request: Request, _: Owner) -> None:
+        for name in names:
+            if len(set(request.query_params.getlist(name))) > 1:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": ("query", name),
+                            "msg": "given more than once, with different values",
+                        }
+                    ]
+                )
+
+    return one_value
 
 
 TaskId = Annotated[

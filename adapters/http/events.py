@@ -22,7 +22,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic.json_schema import SkipJsonSchema
 
 from adapters.http.cursor import MAX_CURSOR_LENGTH, InvalidCursor, SyncTokenCodec
-from adapters.http.dependencies import AuthenticatedFirst, CurrentPrincipal, Owner, provided
+from adapters.http.dependencies import (
+    AuthenticatedFirst,
+    CurrentPrincipal,
+    Owner,
+    one_value_each,
+    provided,
+)
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import change_json
 from application.errors import StorageUnavailable
@@ -95,6 +101,7 @@ async def open_stream(
 @events_router.get(
     "",
     operation_id="streamEvents",
+    dependencies=[Depends(one_value_each("since"))],
     summary="The user's changes as Server-Sent Events, live, resumable with Last-Event-ID",
     response_class=EventSourceResponse,
     responses={

@@ -25,7 +25,13 @@ from adapters.http.conditional import (
     write_conditions,
 )
 from adapters.http.cursor import CursorCodec, InvalidCursor, SyncTokenCodec
-from adapters.http.dependencies import AuthenticatedFirst, Owner, TaskId, provided
+from adapters.http.dependencies import (
+    AuthenticatedFirst,
+    Owner,
+    TaskId,
+    one_value_each,
+    provided,
+)
 from adapters.http.openapi import HEADERS, problems
 from adapters.http.schemas import (
     JSON,
@@ -37,6 +43,7 @@ from adapters.http.schemas import (
     TaskQuery,
     TaskUpdate,
     changes_json,
+    single_valued,
     task_json,
     tasks_json,
     utc_timestamp,
@@ -127,6 +134,7 @@ def _task_response(
 @router.get(
     "",
     operation_id="listTasks",
+    dependencies=[Depends(one_value_each(*single_valued(TaskQuery)))],
     summary="List the user's tasks: filtered, searched, sorted, a page at a time",
     response_model=list[TaskOut],
     responses={
@@ -192,6 +200,7 @@ def _next_page(owner: str, query: TaskQuery, where: TaskFilter, cursor: str) -> 
 @router.get(
     "/changes",
     operation_id="listChanges",
+    dependencies=[Depends(one_value_each(*single_valued(ChangesQuery)))],
     summary="What changed since a sync token: the feed a second device keeps up with",
     response_model=ChangesOut,
     responses=problems(400, 401, 403, 410),

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_origin
 
 import orjson
 from pydantic import (
@@ -377,6 +377,12 @@ class TaskQuery(BaseModel):
         max_length=MAX_CURSOR_LENGTH,
         description='Opaque; from the previous page\'s `Link: <…>; rel="next"`',
     )
+
+
+def single_valued(query: type[BaseModel]) -> tuple[str, ...]:
+    """The parameters of a query model that take one value (the others are lists)."""
+    fields = query.model_fields.items()
+    return tuple(name for name, field in fields if get_origin(field.annotation) is not list)
 
 
 class ChangesQuery(BaseModel):
