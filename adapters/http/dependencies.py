@@ -8,6 +8,7 @@ routes with a body authenticate first (``AuthenticatedFirst``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, Final, TypeVar, cast
 
@@ -93,11 +94,44 @@ current_principal: Final = BearerAuthentication(
 CurrentPrincipal = Annotated[Principal, Security(current_principal)]
 
 
+class DuplicateKey(json.JSONDecodeError):
+    """A JSON object names ``key`` twice (RFC 7493 forbids it; which value counts is a guess)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}", "", 0)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+class UniqueKeysRequest(Request):
+    """A request whose JSON body may not name a key twice.
+
+    Python's parser keeps the last value; a proxy or a log reader may have read the first.
+    """
+
+    async def json(self) -> Any:  # noqa: ANN401  # Starlette's signature: any JSON value
+        """The body parsed as JSON; ``DuplicateKey`` (a decode error) for a key given twice."""
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), object_pairs_hook=_unique_keys)
+        return self._json
+
+
 class AuthenticatedFirst(APIRoute):
     """A route that proves its caller (401, or 429 by the rate limits) before its body is read.
 
     FastAPI reads and parses a body before it solves any dependency; a caller refused anyway
-    should not make the service wait for, hold and parse up to 64 KiB of it first.
+    should not make the service wait for, hold and parse up to 64 KiB of it first. The body is
+    then read as a ``UniqueKeysRequest``.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -108,7 +142,7 @@ class AuthenticatedFirst(APIRoute):
 
         async def authenticated_first(request: Request) -> Response:
             await current_principal(request)
-            return await handler(request)
+            return await handler(UniqueKeysRequest(request.scope, request.receive))
 
         return authenticated_first
 

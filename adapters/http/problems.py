@@ -22,7 +22,7 @@ from starlette.routing import Match
 
 from adapters.http.conditional import entity_tag
 from adapters.http.context import request_id_var
-from adapters.http.dependencies import current_principal, owner, provided
+from adapters.http.dependencies import DuplicateKey, current_principal, owner, provided
 from adapters.http.observability import HttpMetrics, SampledLog
 from adapters.http.rate_limits import RateLimited
 from adapters.http.schemas import PROBLEM_JSON, ProblemCode, problem_body
@@ -207,7 +207,7 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)  # noqa: S101  # registered for this type only
     items = error.errors()
     if any(item["type"] == "json_invalid" for item in items):
-        return await _unparsable_body(request)
+        return await _unparsable_body(request, error.__cause__)
     invalid = [item for item in items if tuple(item["loc"][:2]) != ("path", "task_id")]
     if not invalid:  # not a task id at all: no such task (after every 400)
         return await _task_not_found(request, error)
@@ -223,8 +223,8 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     return _validation_problem(errors)
 
 
-async def _unparsable_body(request: Request) -> Response:
-    """The answer to a body that is not JSON at all.
+async def _unparsable_body(request: Request, cause: BaseException | None = None) -> Response:
+    """The answer to a body that is not JSON at all, or names a key twice.
 
     FastAPI parses the body before it runs the route's dependencies; the contract still wants
     the caller checked first (401 -> 403 -> 400), so they are asked here (the caller, proven
@@ -233,6 +233,8 @@ async def _unparsable_body(request: Request) -> Response:
     refused = await _refusal_before_body(request)
     if refused is not None:
         return refused
+    if isinstance(cause, DuplicateKey):
+        return _validation_problem([{"field": cause.key, "message": "is given more than once"}])
     return _validation_problem([{"field": "body", "message": _MESSAGES["json_invalid"]}])
 
 
