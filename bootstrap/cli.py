@@ -285,12 +285,17 @@ def _dev(host: str, port: int) -> None:
     from bootstrap.embedded_db import embedded_postgres_url, psql_binary  # noqa: PLC0415
 
     print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
-    with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
-        os.environ["DATABASE_URL"] = url
-        psql = psql_binary()
-        print(f"taskapi: psql on it, while this runs: {shlex.quote(str(psql))} {shlex.quote(url)}")
-        _dev_serve(host, port)
-    print("taskapi: embedded PostgreSQL stopped.")
+    started = False
+    try:
+        with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
+            started = True
+            os.environ["DATABASE_URL"] = url
+            psql = shlex.quote(str(psql_binary()))
+            print(f"taskapi: psql on it, while this runs: {psql} {shlex.quote(url)}")
+            _dev_serve(host, port)
+    finally:  # on Ctrl-C, SIGTERM's exit and errors alike, once the server has stopped
+        if started:
+            print("taskapi: embedded PostgreSQL stopped.", flush=True)
 
 
 def _refuse_a_second_dev_server(host: str, port: int) -> None:
@@ -332,12 +337,13 @@ def _dev_serve(host: str, port: int) -> None:
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104  # compared, not bound
     base = f"http://{shown}:{port}"
     auth = shlex.quote(f"Authorization: Bearer {token}")
+    docs = f"API docs: {base}/docs    " if settings.docs_enabled else ""
     print(
         f"\nDev token for user {DEV_USER!r} (valid 24 h):\n\n  {token}\n\n"
         f"List that user's tasks:\n\n  curl -H {auth} {base}/api/{DEV_USER}/tasks\n\n"
         f"Create one:\n\n  curl -H {auth} -H 'Content-Type: application/json' "
         f'-d \'{{"title": "Buy groceries"}}\' {base}/api/{DEV_USER}/tasks\n\n'
-        f"API docs: {base}/docs    Stop: Ctrl-C\n",
+        f"{docs}Stop: Ctrl-C\n",
         flush=True,
     )
     _serve(settings, host, port)
@@ -415,7 +421,10 @@ def _parser() -> argparse.ArgumentParser:
         "token (410), so that devices sync again instead of missing changes",
     )
     expire.add_argument("--yes", action="store_true", help="confirm")
-    token = commands.add_parser("token", help="print a JWT signed with JWT_SECRET")
+    token = commands.add_parser(
+        "token",
+        help="print a JWT signed with JWT_SECRET (unset: the dev secret make run keeps in .data/)",
+    )
     token.add_argument("--sub", required=True, type=_user_id, help="the user id")
     token.add_argument(
         "--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default: 3600)"

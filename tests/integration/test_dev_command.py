@@ -117,17 +117,24 @@ def test_dev_stops_its_database_on_sigterm_and_takes_over_one_a_killed_run_left(
         assert created.status_code == 201, created.text
         stopped.send_signal(signal.SIGTERM)  # as `kill`, systemd or an IDE's stop button do
         assert stopped.wait(30) == 128 + signal.SIGTERM
+        printed = (tmp_path / "server.log").read_text()
+        assert printed.endswith("taskapi: embedded PostgreSQL stopped.\n")
     deadline = time.monotonic() + 10  # its pid file goes just before the process does
     while is_running(left):
         assert time.monotonic() < deadline, "the embedded PostgreSQL outlived its run"
         time.sleep(0.05)
     assert json.loads((data / ".handle_pids.json").read_text()) == []
 
-    with taskapi_serve(tmp_path, command="dev", timeout=90) as (base, _):  # and it starts again
+    # It starts again, with the data; without the docs pages, its banner does not offer them.
+    with taskapi_serve(tmp_path, command="dev", timeout=90, DOCS_ENABLED="false") as (base, _):
         listed = httpx.get(
             f"{base}/api/dev-user/tasks", headers={"Authorization": f"Bearer {dev_token(tmp_path)}"}
         )
         assert [task["title"] for task in listed.json()] == ["kept"]
+        banner = (tmp_path / "server.log").read_text()
+        assert "Stop: Ctrl-C" in banner
+        assert "/docs" not in banner
+        assert httpx.get(f"{base}/docs").status_code == httpx.codes.NOT_FOUND
 
 
 def postmaster_pid(data: Path) -> int:
