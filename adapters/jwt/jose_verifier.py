@@ -25,7 +25,7 @@ class JoseTokenVerifier:
     """Verifies tokens signed with a shared secret (or one of the secrets it replaced).
 
     Always passes an explicit algorithm list (python-jose would otherwise trust the token's
-    header), requires ``exp``, and requires ``aud``/``iss`` only when they are configured.
+    header); ``exp`` is required, and ``aud``/``iss`` only when they are configured.
     """
 
     def __init__(
@@ -45,12 +45,14 @@ class JoseTokenVerifier:
         # accepts a signature made with any key of the list.
         self._keys: str | list[str] = [secret, *previous_secrets] if previous_secrets else secret
         self._rules = rules
+        # A missing exp or aud is refused by ``JwtRules.principal``: python-jose reports one with
+        # the error class of a bad signature, and a genuine token's refusal should name its user.
         self._options: dict[str, Any] = {
-            "require_exp": True,
+            "require_exp": False,
             "verify_aud": rules.audience is not None,
-            "require_aud": rules.audience is not None,
+            "require_aud": False,
             "verify_iss": rules.issuer is not None,
-            "require_iss": rules.issuer is not None,
+            "require_iss": False,  # a missing iss fails the issuer check, a claims error
             "verify_sub": False,  # checked below, for the configured claim only
             "verify_jti": False,
             "verify_at_hash": False,

@@ -41,13 +41,17 @@ class JwtRules:
     def principal(self, claims: Mapping[str, object]) -> Principal:
         """The caller named by verified ``claims``.
 
-        Raises ``AuthenticationFailed`` when the user id claim is not a usable user id, or
-        ``exp`` is not a NumericDate (RFC 7519: a JSON number; python-jose also lets a string of
-        digits through, and a number too large for a float would overflow).
+        Raises ``AuthenticationFailed`` when the user id claim is not a usable user id, ``exp``
+        or a configured audience's ``aud`` is missing, or ``exp`` is not a NumericDate (RFC 7519:
+        a JSON number; python-jose also lets a string of digits through, and a number too large
+        for a float would overflow).
         """
         subject = self.subject_of(claims)
         if subject is None:
             raise AuthenticationFailed(f"claim {self.user_id_claim!r} is not a valid user id")
+        for required in ("exp", "aud") if self.audience is not None else ("exp",):
+            if required not in claims:
+                raise AuthenticationFailed(f"claim {required!r} is missing", subject=subject)
         expires = claims.get("exp")
         if not is_numeric_date(expires):
             raise AuthenticationFailed("claim 'exp' is not a NumericDate", subject=subject)

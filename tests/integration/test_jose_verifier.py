@@ -109,6 +109,9 @@ AUD_ISS: dict[str, Any] = {"aud": "taskapi", "iss": "https://auth.example"}
         pytest.param(make_token("alice", **(AUD_ISS | {"aud": "other"})), "alice", id="aud"),
         pytest.param(make_token("alice", **(AUD_ISS | {"iss": "https://x"})), "alice", id="iss"),
         pytest.param(make_token("alice", exp=True, **AUD_ISS), "alice", id="boolean exp"),
+        pytest.param(make_token("alice", exp=None, **AUD_ISS), "alice", id="no exp"),
+        pytest.param(make_token("alice", ttl=60, iss=AUD_ISS["iss"]), "alice", id="no aud"),
+        pytest.param(make_token("alice", ttl=60, aud=AUD_ISS["aud"]), "alice", id="no iss"),
         pytest.param(make_token("al\u0000ice", ttl=-10, **AUD_ISS), None, id="unusable sub"),
         pytest.param(
             make_token("alice", ttl=-10, secret=OTHER_SECRET, **AUD_ISS), None, id="forged"
