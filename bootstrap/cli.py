@@ -285,17 +285,17 @@ def _dev(host: str, port: int) -> None:
     from bootstrap.embedded_db import embedded_postgres_url, psql_binary  # noqa: PLC0415
 
     print("taskapi: starting the embedded PostgreSQL under .data/postgres ...", flush=True)
-    started = False
+    stopped = "taskapi: embedded PostgreSQL stopped."
     try:
         with embedded_postgres_url((DEV_DATA_DIR / "postgres").resolve()) as url:
-            started = True
             os.environ["DATABASE_URL"] = url
             psql = shlex.quote(str(psql_binary()))
             print(f"taskapi: psql on it, while this runs: {psql} {shlex.quote(url)}")
             _dev_serve(host, port)
-    finally:  # on Ctrl-C, SIGTERM's exit and errors alike, once the server has stopped
-        if started:
-            print("taskapi: embedded PostgreSQL stopped.", flush=True)
+    except (SystemExit, KeyboardInterrupt):  # SIGTERM's exit: said once the database stopped
+        print(stopped, flush=True)
+        raise
+    print(stopped, flush=True)
 
 
 def _refuse_a_second_dev_server(host: str, port: int) -> None:

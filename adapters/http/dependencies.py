@@ -180,7 +180,7 @@ def one_value_each(*names: str) -> Callable[..., Awaitable[None]]:
                         {
                             "type": "value_error",
                             "loc": ("query", name),
-                            "msg": "given more than once, with different values",
+                            "msg": "is given more than once, with different values",
                         }
                     ]
                 )

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, get_origin
+from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 import orjson
 from pydantic import (
@@ -381,8 +381,12 @@ class TaskQuery(BaseModel):
 
 def single_valued(query: type[BaseModel]) -> tuple[str, ...]:
     """The parameters of a query model that take one value (the others are lists)."""
+
+    def repeatable(annotation: object) -> bool:  # list[X], or list[X] | None
+        return any(get_origin(a) is list for a in (annotation, *get_args(annotation)))
+
     fields = query.model_fields.items()
-    return tuple(name for name, field in fields if get_origin(field.annotation) is not list)
+    return tuple(name for name, field in fields if not repeatable(field.annotation))
 
 
 class ChangesQuery(BaseModel):

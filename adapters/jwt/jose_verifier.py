@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from jose import ExpiredSignatureError, JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jws, jwt
 from jose.exceptions import JWTClaimsError
 
 from adapters.jwt.rules import (
@@ -82,8 +82,23 @@ class JoseTokenVerifier:
             raise self._rules.claims_failure(failure_reason(error), claims) from None
         except AuthenticationFailed:
             raise
+        except (TypeError, OverflowError):  # python-jose's int() of a null or infinite time claim
+            raise self._unreadable_time_claim(token) from None
         except JWTError as error:
             raise AuthenticationFailed(failure_reason(error)) from None
         except Exception:  # noqa: BLE001  # any parse failure of hostile input is a bad token
             raise AuthenticationFailed("malformed token") from None
         return self._rules.principal(claims)
+
+    def _unreadable_time_claim(self, token: str) -> AuthenticationFailed:
+        """A refusal for an ``exp``, ``nbf`` or ``iat`` python-jose cannot read.
+
+        The user is named only if the signature holds: python-jose reads the claims after it,
+        but its error does not say so.
+        """
+        try:
+            jws.verify(token, self._keys, list(self._rules.algorithms))
+        except Exception:  # noqa: BLE001  # a bad signature, or anything else: nobody to name
+            return AuthenticationFailed("malformed token")
+        reason = "claim 'exp', 'nbf' or 'iat' is not a NumericDate"
+        return self._rules.claims_failure(reason, jwt.get_unverified_claims(token))

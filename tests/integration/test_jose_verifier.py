@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import jwt
 import pytest
 
 from adapters.jwt.jose_verifier import JoseTokenVerifier
@@ -101,6 +102,11 @@ async def test_audience_and_issuer_when_configured() -> None:
 AUD_ISS: dict[str, Any] = {"aud": "taskapi", "iss": "https://auth.example"}
 
 
+def _signed(claims: dict[str, Any], secret: str = SECRET) -> str:
+    """A token of exactly ``claims`` (null ones kept), with the audience and issuer expected."""
+    return jwt.encode(AUD_ISS | claims, secret, algorithm="HS256")
+
+
 @pytest.mark.parametrize(
     ("token", "subject"),
     [
@@ -110,6 +116,13 @@ AUD_ISS: dict[str, Any] = {"aud": "taskapi", "iss": "https://auth.example"}
         pytest.param(make_token("alice", **(AUD_ISS | {"iss": "https://x"})), "alice", id="iss"),
         pytest.param(make_token("alice", exp=True, **AUD_ISS), "alice", id="boolean exp"),
         pytest.param(make_token("alice", exp=None, **AUD_ISS), "alice", id="no exp"),
+        pytest.param(_signed({"sub": "alice", "exp": None}), "alice", id="null exp"),
+        pytest.param(
+            _signed({"sub": "alice", "exp": _now() + 60, "nbf": None}), "alice", id="null nbf"
+        ),
+        pytest.param(
+            _signed({"sub": "alice", "exp": None}, OTHER_SECRET), None, id="null exp, forged"
+        ),
         pytest.param(make_token("alice", ttl=60, iss=AUD_ISS["iss"]), "alice", id="no aud"),
         pytest.param(make_token("alice", ttl=60, aud=AUD_ISS["aud"]), "alice", id="no iss"),
         pytest.param(make_token("al\u0000ice", ttl=-10, **AUD_ISS), None, id="unusable sub"),

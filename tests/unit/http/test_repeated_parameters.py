@@ -30,7 +30,7 @@ async def test_a_listing_parameter_given_two_values_is_400(
 
     body = assert_validation_problem(response, parameter)
     assert body["errors"] == [
-        {"field": parameter, "message": "given more than once, with different values"}
+        {"field": parameter, "message": "is given more than once, with different values"}
     ]
 
 
@@ -81,16 +81,40 @@ async def test_repeated_parameters_are_checked_after_the_caller(
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/api/alice/tasks/changes?since=a&since=b", "/api/alice/events?since=a&since=b"],
+    ("path", "parameter"),
+    [
+        ("/api/alice/tasks/changes?since=a&since=b", "since"),
+        ("/api/alice/tasks/changes?limit=1&limit=2", "limit"),
+        ("/api/alice/events?since=a&since=b", "since"),
+    ],
 )
-async def test_a_sync_token_given_two_values_is_400(client: httpx.AsyncClient, path: str) -> None:
+async def test_a_sync_parameter_given_two_values_is_400(
+    client: httpx.AsyncClient, path: str, parameter: str
+) -> None:
     response = await client.get(path, headers=bearer("alice"))
 
-    body = assert_validation_problem(response, "since")
+    body = assert_validation_problem(response, parameter)
     assert body["errors"] == [
-        {"field": "since", "message": "given more than once, with different values"}
+        {"field": parameter, "message": "is given more than once, with different values"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("HEAD", "/api/alice/tasks?limit=2&limit=3"),
+        ("GET", "/api/alice/events?since=a&since=b"),
+        ("GET", "/api/alice/tasks/changes?limit=1&limit=2"),
+    ],
+)
+async def test_the_caller_comes_first_on_every_checked_route(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    unauthenticated = await client.request(method, path)
+    forbidden = await client.request(method, path, headers=bearer("bob"))
+
+    assert unauthenticated.status_code == 401
+    assert forbidden.status_code == 403
 
 
 async def test_a_head_request_checks_repeats_as_its_get_does(client: httpx.AsyncClient) -> None:
